@@ -1,0 +1,73 @@
+"""Budgets: limits on size, download, latency and accuracy drop, evaluated on report entries.
+
+Pure Python on the report's dictionaries, so `edgekit check` can re-evaluate a report without
+TensorFlow. A budget whose measurement is missing fails with the note "not measured": a gate
+that cannot see its number must not pass.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from edgekit.config import Budgets
+from edgekit.units import format_size
+
+# Preference order when a budget reads latency: a real device beats a browser beats this host.
+LATENCY_PREFERENCE = ("device", "browser", "host")
+
+
+def evaluate(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]:
+    """One entry per configured budget: {name, limit, actual, unit, passed[, where, note]}."""
+    results: list[dict[str, Any]] = []
+    if budgets.max_size is not None:
+        results.append(_entry("max_size", budgets.max_size, artifact.get("bytes"), "bytes"))
+    if budgets.max_download is not None:
+        results.append(_entry("max_download", budgets.max_download, artifact.get("gzip_bytes"), "bytes"))
+    if budgets.max_latency_p50 is not None:
+        latency = pick_latency(artifact.get("latency") or [])
+        entry = _entry("max_latency_p50", budgets.max_latency_p50, latency and latency.get("p50_ms"), "ms")
+        if latency:
+            entry["where"] = latency.get("where")
+        results.append(entry)
+    if budgets.max_accuracy_drop is not None:
+        results.append(_entry("max_accuracy_drop", budgets.max_accuracy_drop, artifact.get("accuracy_drop"), "pp"))
+    return results
+
+
+def pick_latency(entries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    for where in LATENCY_PREFERENCE:
+        for entry in entries:
+            if entry.get("where") == where and entry.get("p50_ms") is not None:
+                return entry
+    return None
+
+
+def _entry(name: str, limit: float, actual: Optional[float], unit: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "limit": limit, "actual": actual, "unit": unit}
+    if actual is None:
+        entry["passed"] = False
+        entry["note"] = "not measured"
+    else:
+        entry["passed"] = bool(actual <= limit)
+    return entry
+
+
+def describe(entry: dict[str, Any]) -> tuple[str, str]:
+    """(limit, actual) as human text for tables."""
+    return _human(entry["limit"], entry["unit"]), _human(entry.get("actual"), entry["unit"])
+
+
+def _human(value: Optional[float], unit: str) -> str:
+    if value is None:
+        return "not measured"
+    if unit == "bytes":
+        return f"{format_size(value)} ({int(value):,} B)"
+    if unit == "ms":
+        return f"{value:.3f} ms"
+    if unit == "pp":
+        return f"{value:.2f} pp"
+    return f"{value} {unit}"
+
+
+def failures(report: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(artifact, budget) pairs that failed, across the report."""
+    return [(a, b) for a in report.get("artifacts", []) for b in a.get("budgets", []) if not b.get("passed")]

@@ -1,0 +1,56 @@
+"""`edgekit check`: re-evaluate budgets on an existing report, without TensorFlow.
+
+Without a budgets file, each artifact's recorded limits are re-applied to its recorded
+measurements (so an edited or stale `passed` is caught). With a budgets file, its limits replace
+the recorded ones for the shipped artifacts of each target it names.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from edgekit.budgets import evaluate
+from edgekit.config import Budgets, describe_error
+from edgekit.errors import ConfigError, InputError
+from edgekit.report import gate_passed, load_report
+
+
+def check_report(path: Path, *, budgets_file: Path | None = None) -> dict[str, Any]:
+    report = load_report(path)
+    overrides = load_budgets_file(budgets_file) if budgets_file else {}
+    for artifact in report["artifacts"]:
+        target = artifact.get("target")
+        if target in overrides:
+            if artifact.get("shipped", True):
+                artifact["budgets"] = evaluate(artifact, overrides[target])
+        elif artifact.get("budgets"):
+            recorded = Budgets(**{b["name"]: b["limit"] for b in artifact["budgets"]})
+            artifact["budgets"] = evaluate(artifact, recorded)
+    report["passed"] = gate_passed(report["artifacts"])
+    return report
+
+
+def load_budgets_file(path: Path) -> dict[str, Budgets]:
+    """`[android] max_size = "300 KB"` per target, or a whole edgekit.toml ([targets.X.budgets])."""
+    if not path.is_file():
+        raise InputError(f"budgets file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    if "targets" in raw:
+        raw = {name: table.get("budgets", {}) for name, table in raw["targets"].items() if isinstance(table, dict)}
+    result = {}
+    for target, table in raw.items():
+        if target not in ("android", "ios", "web") or not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{target}] is not a target", hint='use [android], [ios] or [web], e.g. [android] max_size = "300 KB"')
+        try:
+            result[target] = Budgets.model_validate(table)
+        except ValidationError as err:
+            error = err.errors()[0]
+            error["loc"] = ("targets", target, "budgets", *error["loc"])
+            raise ConfigError(f"{path}: {describe_error(error)}") from None
+    return result

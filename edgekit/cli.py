@@ -1,0 +1,103 @@
+"""The `edgekit` command: argv -> a library call -> an exit code. No pipeline logic here."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+from edgekit import __version__
+from edgekit.errors import EXIT_BUDGET, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ConfigError, EdgekitError
+
+EXIT_CODES = """exit codes: 0 ok · 1 a budget or parity gate failed · 2 usage, config or input error ·
+3 unsafe or unsupported model · 4 environment problem · 5 internal error · 130 interrupted"""
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="edgekit", description="Take a trained Keras model to phones and browsers.",
+                                  epilog=EXIT_CODES)
+    top.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+
+    build = sub.add_parser("build", help="compress, convert, validate, profile and report", epilog=EXIT_CODES)
+    build.add_argument("--config", "-c", type=Path, default=Path("edgekit.toml"), help="config file (default: edgekit.toml)")
+    build.add_argument("--target", "-t", default="all", help="android, ios, web or all (default: all configured)")
+    build.add_argument("--out", "-o", type=Path, help="output folder (default: build.out from the config)")
+    build.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    build.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+    check = sub.add_parser("check", help="re-evaluate the budgets of an existing report (no TensorFlow)",
+                           epilog=EXIT_CODES)
+    check.add_argument("report", type=Path, help="report.json written by edgekit build")
+    check.add_argument("--budgets", type=Path, help="TOML file with budgets per target, e.g. [android] max_size = \"300 KB\"")
+
+    init = sub.add_parser("init", help="write a commented starter edgekit.toml")
+    init.add_argument("path", nargs="?", type=Path, default=Path("edgekit.toml"))
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            return cmd_build(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "init":
+            return cmd_init(args)
+        parser().print_help()
+        return EXIT_OK
+    except EdgekitError as err:
+        print(f"edgekit: error: {err.one_line()}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("edgekit: interrupted; nothing was left half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - last line of defence: one line, exit 5
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        print(f"edgekit: internal error: {type(err).__name__}: {err} (set EDGEKIT_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from edgekit.config import load_config
+
+    config = load_config(args.config)
+    if args.out is not None:
+        config.build.out = args.out.resolve()
+    if args.dry_run:
+        import json
+
+        print(json.dumps(config.model_dump(mode="json"), indent=2))
+        return EXIT_OK
+    from edgekit.pipeline import build
+    from edgekit.progress import Reporter
+    from edgekit.summary import print_summary
+
+    report = build(config, target=args.target, progress=Reporter(quiet=args.quiet))
+    print_summary(report, out=config.build.out)
+    return EXIT_OK if report["passed"] else EXIT_BUDGET
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from edgekit.check import check_report
+    from edgekit.summary import print_summary
+
+    report = check_report(args.report, budgets_file=args.budgets)
+    print_summary(report, out=args.report.parent)
+    return EXIT_OK if report["passed"] else EXIT_BUDGET
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    if args.path.exists() and not args.force:
+        raise ConfigError(f"{args.path} already exists", hint="pass --force to overwrite it")
+    text = resources.files("edgekit").joinpath("starter.toml").read_text(encoding="utf-8")
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    args.path.write_text(text, encoding="utf-8")
+    print(f"wrote {args.path}; edit model.path and the budgets, then run: edgekit build --config {args.path}")
+    return EXIT_OK

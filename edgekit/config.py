@@ -1,0 +1,280 @@
+"""Typed configuration read from `edgekit.toml`.
+
+Everything is validated before any heavy work starts. Unknown keys and bad values raise a
+`ConfigError` whose single line names the key, suggests the closest valid key and shows an
+example.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Optional, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edgekit.errors import ConfigError, InputError
+from edgekit.units import parse_duration_ms, parse_size
+
+DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+TFLITE_PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+TARGET_NAMES = ("android", "ios", "web")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ModelSection(Strict):
+    path: Path = Field(json_schema_extra={"example": 'path = "teacher.keras"'})
+    allow_unsafe: bool = Field(
+        False, json_schema_extra={"example": "allow_unsafe = false  # true runs Lambda/custom code"}
+    )
+
+
+class DatasetSection(Strict):
+    kind: Literal["fashion_mnist", "npz", "image_folder"] = Field(
+        json_schema_extra={"example": 'kind = "fashion_mnist"'}
+    )
+    path: Optional[Path] = Field(None, json_schema_extra={"example": f'path = "{DEFAULT_FASHION_MNIST}"'})
+    eval_split: str = Field("test", json_schema_extra={"example": 'eval_split = "test"'})
+    calibration_split: str = Field("train", json_schema_extra={"example": 'calibration_split = "train"'})
+    eval_samples: Optional[int] = Field(None, ge=1, json_schema_extra={"example": "eval_samples = 10000"})
+    calibration_samples: int = Field(256, ge=1, json_schema_extra={"example": "calibration_samples = 256"})
+    scale: float = Field(1.0 / 255.0, json_schema_extra={"example": "scale = 0.00392156862745098"})
+    mean: float = Field(0.0, json_schema_extra={"example": "mean = 0.0"})
+    std: float = Field(1.0, gt=0, json_schema_extra={"example": "std = 1.0"})
+    image_size: Optional[tuple[int, int]] = Field(None, json_schema_extra={"example": "image_size = [28, 28]"})
+    color_mode: Literal["grayscale", "rgb"] = Field("grayscale", json_schema_extra={"example": 'color_mode = "rgb"'})
+    class_names: Optional[list[str]] = Field(None, json_schema_extra={"example": 'class_names = ["cat", "dog"]'})
+
+
+class Budgets(Strict):
+    """Budget limits; each is optional. Sizes in bytes, latency in ms, accuracy drop in points."""
+
+    max_size: Optional[int] = Field(None, json_schema_extra={"example": 'max_size = "400 KB"'})
+    max_download: Optional[int] = Field(None, json_schema_extra={"example": 'max_download = "300 KB"'})
+    max_latency_p50: Optional[float] = Field(None, json_schema_extra={"example": 'max_latency_p50 = "2 ms"'})
+    max_accuracy_drop: Optional[float] = Field(
+        None, ge=0, json_schema_extra={"example": "max_accuracy_drop = 1.0  # percentage points"}
+    )
+
+    @field_validator("max_size", "max_download", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return None if value is None else parse_size(value)
+
+    @field_validator("max_latency_p50", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration_ms(value)
+
+
+class ParityTolerance(Strict):
+    max_abs_error: float = Field(gt=0, json_schema_extra={"example": "max_abs_error = 0.01"})
+    min_top1_agreement: float = Field(ge=0, le=1, json_schema_extra={"example": "min_top1_agreement = 0.99"})
+
+
+class AndroidTarget(Strict):
+    precisions: list[Literal["fp32", "fp16", "dynamic", "int8", "int16x8"]] = Field(
+        json_schema_extra={"example": 'precisions = ["fp16", "int8"]'}
+    )
+    ship: Optional[list[Literal["fp32", "fp16", "dynamic", "int8", "int16x8"]]] = Field(
+        None, json_schema_extra={"example": 'ship = ["int8"]  # budgets gate these artifacts'}
+    )
+    threads: int = Field(1, ge=1, json_schema_extra={"example": "threads = 1"})
+    warmup: int = Field(20, ge=0, json_schema_extra={"example": "warmup = 20"})
+    runs: int = Field(200, ge=1, json_schema_extra={"example": "runs = 200"})
+    parity_samples: int = Field(500, ge=1, json_schema_extra={"example": "parity_samples = 500"})
+    parity: dict[str, ParityTolerance] = Field(
+        default_factory=dict, json_schema_extra={"example": "[targets.android.parity.int8]"}
+    )
+    budgets: Budgets = Field(default_factory=Budgets, json_schema_extra={"example": "[targets.android.budgets]"})
+
+    @field_validator("precisions")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one precision, e.g. precisions = [\"int8\"]")
+        if len(set(value)) != len(value):
+            raise ValueError(f"precisions repeat an entry: {value}")
+        return value
+
+    @field_validator("parity")
+    @classmethod
+    def _parity_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key not in TFLITE_PRECISIONS:
+                raise ValueError(f"parity.{key}: not a precision; use one of {', '.join(TFLITE_PRECISIONS)}")
+        return value
+
+    def shipped(self) -> list[str]:
+        return list(self.ship) if self.ship else list(self.precisions)
+
+
+class TargetsSection(Strict):
+    android: Optional[AndroidTarget] = Field(None, json_schema_extra={"example": "[targets.android]"})
+    ios: Optional[dict[str, Any]] = Field(None, json_schema_extra={"example": "[targets.ios]"})
+    web: Optional[dict[str, Any]] = Field(None, json_schema_extra={"example": "[targets.web]"})
+
+
+class BuildSection(Strict):
+    out: Path = Field(Path("build"), json_schema_extra={"example": 'out = "build"'})
+    seed: int = Field(0, json_schema_extra={"example": "seed = 0"})
+
+
+class Config(Strict):
+    model: ModelSection = Field(json_schema_extra={"example": "[model]"})
+    dataset: DatasetSection = Field(json_schema_extra={"example": "[dataset]"})
+    recipe: list[dict[str, Any]] = Field(default_factory=list, json_schema_extra={"example": "recipe = []"})
+    targets: TargetsSection = Field(json_schema_extra={"example": "[targets.android]"})
+    build: BuildSection = Field(default_factory=BuildSection, json_schema_extra={"example": "[build]"})
+
+    @field_validator("recipe")
+    @classmethod
+    def _recipe(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, step in enumerate(value):
+            name = step.get("step", "<missing 'step'>")
+            raise ValueError(
+                f"recipe[{index}]: step {name!r} is not available in this version of edgekit; "
+                "training-time steps (prune, cluster, qat, distill) are not built yet — post-training "
+                "quantization is chosen per target with `precisions`"
+            )
+        return value
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and resolve a config file. Relative paths are relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}", hint="run `edgekit init` to write a starter config")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})", hint="check quotes and [section] headers")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file", hint="save the config as UTF-8 TOML")
+    config = parse_config(raw, source=str(path))
+    return resolve_paths(config, base=path.resolve().parent)
+
+
+def parse_config(raw: dict[str, Any], *, source: str = "config") -> Config:
+    raw = with_target_defaults(raw)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"{source}: {describe_error(first)}") from None
+
+
+def with_target_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Fill each configured target from its defaults file (edgekit/targets/<name>.toml)."""
+    from edgekit import targets
+
+    table = raw.get("targets")
+    if not isinstance(table, dict):
+        return raw
+    filled = dict(table)
+    for name, value in table.items():
+        if name in targets.AVAILABLE and isinstance(value, dict):
+            filled[name] = targets.merge(targets.defaults(name), value)
+    return {**raw, "targets": filled}
+
+
+def resolve_paths(config: Config, *, base: Path) -> Config:
+    def absolute(p: Optional[Path]) -> Optional[Path]:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p)
+
+    config.model.path = absolute(config.model.path)
+    config.dataset.path = absolute(config.dataset.path)
+    config.build.out = absolute(config.build.out)
+    return config
+
+
+def describe_error(error: dict[str, Any]) -> str:
+    """One line for one pydantic error: where, what, and how to fix it."""
+    loc = [part for part in error["loc"] if not str(part).startswith("function-after")]
+    dotted = _dotted(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        fields = _fields_at(Config, loc[:-1])
+        guess = difflib.get_close_matches(key, fields, n=1, cutoff=0.5)
+        where = _dotted(loc[:-1]) or "the top level"
+        if guess:
+            example = _example_at(Config, loc[:-1] + [guess[0]])
+            tail = f"; example: {example}" if example else ""
+            return f"unknown key '{dotted}' — did you mean '{guess[0]}'?{tail}"
+        return f"unknown key '{dotted}'; keys allowed in {where}: {', '.join(fields)}"
+    example = _example_at(Config, loc)
+    tail = f" (example: {example})" if example else ""
+    if kind == "missing":
+        return f"missing required key '{dotted}'{tail}"
+    if kind == "literal_error":
+        allowed = error.get("ctx", {}).get("expected", "")
+        options = [o.strip(" '") for o in allowed.replace(" or ", ",").split(",") if o.strip(" '")]
+        guess = difflib.get_close_matches(str(error.get("input")), options, n=1, cutoff=0.4)
+        hint = f" — did you mean '{guess[0]}'?" if guess else ""
+        return f"'{dotted}' is {error.get('input')!r}, expected one of {allowed}{hint}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"'{dotted}': {message}{tail}"
+
+
+def _dotted(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_of(annotation: Any) -> Optional[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, Optional, list, dict) or get_args(annotation):
+        for arg in get_args(annotation):
+            found = _model_of(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _walk(model: type[BaseModel], loc: list[Any]) -> tuple[Optional[type[BaseModel]], Optional[str]]:
+    """The model class holding the last field of `loc`, and that field's name."""
+    current: Optional[type[BaseModel]] = model
+    field_name: Optional[str] = None
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        if part not in current.model_fields:
+            # dict keys (e.g. parity.int8) sit between a field and its value model
+            continue
+        field_name = str(part)
+        holder = current
+        current = _model_of(holder.model_fields[field_name].annotation)
+        if current is None:
+            return holder, field_name
+    return current, field_name
+
+
+def _fields_at(model: type[BaseModel], loc: list[Any]) -> list[str]:
+    holder, _ = _walk(model, loc)
+    return list(holder.model_fields) if holder is not None else []
+
+
+def _example_at(model: type[BaseModel], loc: list[Any]) -> Optional[str]:
+    holder: Optional[type[BaseModel]] = model
+    for part in loc[:-1]:
+        if holder is None or isinstance(part, int) or part not in holder.model_fields:
+            continue
+        holder = _model_of(holder.model_fields[str(part)].annotation)
+    name = str(loc[-1]) if loc else ""
+    if holder is None or name not in holder.model_fields:
+        return None
+    extra = holder.model_fields[name].json_schema_extra or {}
+    return extra.get("example") if isinstance(extra, dict) else None

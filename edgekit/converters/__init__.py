@@ -1,0 +1,1 @@
+"""Converters, one module per artifact format, each imported lazily by the pipeline."""

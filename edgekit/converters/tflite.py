@@ -1,0 +1,73 @@
+"""Keras / SavedModel -> TFLite flatbuffer, one precision at a time.
+
+Precisions:
+  fp32     plain float model
+  fp16     float16 weights, float compute (dequantised at load on CPU; native on GPU delegate)
+  dynamic  int8 weights, float activations (dynamic-range quantisation)
+  int8     full-integer: int8 weights and activations, int8 input and output (calibrated)
+  int16x8  int16 activations, int8 weights (calibrated), float input and output
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from edgekit.errors import ConfigError, ConversionError
+from edgekit.models import LoadedModel
+from edgekit.quiet import quiet_native
+from edgekit.tfenv import tensorflow
+
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")
+
+
+def convert(model: LoadedModel, precision: str, *, calibration: np.ndarray | None = None) -> bytes:
+    """Return the `.tflite` bytes of `model` at `precision`."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown TFLite precision {precision!r}; supported: {', '.join(PRECISIONS)}")
+    if precision in CALIBRATED and (calibration is None or len(calibration) == 0):
+        raise ConfigError(f"precision {precision!r} needs calibration data",
+                          hint="set dataset.calibration_samples (e.g. 256)")
+    tf = tensorflow()
+    converter = _converter(tf, model)
+    _configure(tf, converter, precision, calibration)
+    try:
+        with quiet_native():
+            return bytes(converter.convert())
+    except Exception as err:  # noqa: BLE001 - the converter raises many types; keep one line
+        message = str(err).strip().splitlines()
+        raise ConversionError(f"TFLite conversion to {precision} failed: {message[0][:300] if message else err!r}",
+                              hint="try another precision or report the model's layers") from None
+
+
+def _converter(tf: Any, model: LoadedModel) -> Any:
+    if model.keras_model is not None:
+        return tf.lite.TFLiteConverter.from_keras_model(model.keras_model)
+    return tf.lite.TFLiteConverter.from_saved_model(str(model.path))
+
+
+def _configure(tf: Any, converter: Any, precision: str, calibration: np.ndarray | None) -> None:
+    if precision == "fp32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        converter.representative_dataset = _representative(calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif precision == "int16x8":
+        converter.representative_dataset = _representative(calibration)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+
+
+def _representative(samples: np.ndarray):
+    def generate() -> Iterator[list[np.ndarray]]:
+        for sample in samples:
+            yield [sample[None, ...].astype(np.float32)]
+
+    return generate

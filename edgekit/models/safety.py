@@ -1,0 +1,138 @@
+"""Inspect a model file *before* loading it: model files are programs.
+
+Keras configs can name Lambda layers (marshalled bytecode), arbitrary modules and functions
+(`{"module": "os", "class_name": "function", "config": "system"}`), and `.h5` loading ignores
+Keras' own `safe_mode`. SavedModel graphs can hold file-system and Python-callback ops. This
+module reads the raw config / graph without deserialising anything and lists what it finds.
+Nothing here imports TensorFlow except the SavedModel op scan, which only parses protobufs.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+# Layers that carry code or call arbitrary TF symbols when deserialised.
+CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
+# Modules a serialised object may name. Everything else is refused.
+ALLOWED_MODULE_PREFIXES = ("keras.", "tf_keras.", "keras", "tf_keras", "builtins")
+# Graph ops that touch the file system, the network or call back into Python.
+DANGEROUS_OPS = {
+    "ReadFile", "WriteFile", "MatchingFiles", "MergeV2Checkpoints", "Save", "SaveV2", "SaveSlices",
+    "PyFunc", "PyFuncStateless", "EagerPyFunc", "DeleteFile", "ImmutableConst", "PrintV2",
+    "DebugIdentityV3", "ExperimentalDatasetToTFRecord", "DatasetToTFRecord", "CreateSummaryFileWriter",
+    "WriteSummary", "WriteScalarSummary", "WriteRawProtoSummary", "SummaryWriter",
+}
+
+
+@dataclass
+class Findings:
+    keras_version: str | None = None
+    class_names: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+
+def scan_keras_zip(path: Path) -> tuple[dict[str, Any], Findings]:
+    """Read config.json and metadata.json from a `.keras` archive and scan the config."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                raise ValueError("no config.json inside the archive")
+            config = json.loads(archive.read("config.json"))
+            metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
+    except (zipfile.BadZipFile, ValueError, UnicodeDecodeError, KeyError) as err:
+        raise ValueError(f"not a readable .keras archive ({err})") from None
+    findings = scan_config(config)
+    findings.keras_version = str(metadata.get("keras_version")) if metadata.get("keras_version") else None
+    return config, findings
+
+
+def scan_h5(path: Path) -> tuple[dict[str, Any], Findings]:
+    """Read the `model_config` attribute of a legacy `.h5` file and scan it."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+            version = handle.attrs.get("keras_version")
+    except OSError as err:
+        raise ValueError(f"not a readable HDF5 file ({err})") from None
+    if raw is None:
+        raise ValueError("the HDF5 file holds no model_config (weights-only file?)")
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    config = json.loads(raw)
+    findings = scan_config(config)
+    if version is not None:
+        findings.keras_version = version.decode() if isinstance(version, bytes) else str(version)
+    return config, findings
+
+
+def scan_config(config: Any) -> Findings:
+    findings = Findings()
+    allowed = _allowed_class_names()
+    for node in _dicts(config):
+        name = node.get("class_name")
+        if not isinstance(name, str):
+            continue
+        findings.class_names.add(name)
+        module = node.get("module")
+        if name in CODE_LAYERS:
+            findings.problems.append(f"layer class {name!r} runs code when loaded")
+        elif isinstance(module, str) and not module.startswith(ALLOWED_MODULE_PREFIXES):
+            findings.problems.append(f"object {name!r} names module {module!r}, which is not part of Keras")
+        elif name == "function" and not isinstance(module, str):
+            findings.problems.append("a serialised function names no Keras module")
+        elif name not in allowed and name != "function":
+            findings.problems.append(f"class {name!r} is not a built-in Keras class (custom code)")
+        registered = node.get("registered_name")
+        if isinstance(registered, str) and ">" in registered:
+            findings.problems.append(f"custom registered object {registered!r}")
+    return findings
+
+
+def scan_saved_model_ops(path: Path) -> set[str]:
+    """All op types used in a SavedModel's graph and function library (protobuf only)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    ops: set[str] = set()
+    for meta in proto.meta_graphs:
+        ops.update(node.op for node in meta.graph_def.node)
+        for function in meta.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def _dicts(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from _dicts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _dicts(item)
+
+
+_ALLOWED: set[str] | None = None
+
+
+def _allowed_class_names() -> set[str]:
+    """Public class names of tf_keras' layers, initializers, regularizers, constraints, models."""
+    global _ALLOWED
+    if _ALLOWED is None:
+        from edgekit.tfenv import keras
+
+        k = keras()
+        names: set[str] = {"Functional", "Sequential", "Model", "__tuple__", "__numpy__", "__tensor__",
+                           "__typespec__", "TensorShape", "DTypePolicy", "Policy"}
+        for module in (k.layers, k.initializers, k.regularizers, k.constraints, k.models,
+                       k.layers.experimental, k.mixed_precision):
+            names.update(n for n in dir(module) if n[:1].isupper())
+        names -= CODE_LAYERS
+        _ALLOWED = names
+    return _ALLOWED

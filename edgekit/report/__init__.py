@@ -1,0 +1,50 @@
+"""The build report. `report.json` is the truth; Markdown (and later HTML) are views of it.
+
+Schema `edgekit.report/v1` — names other tools rely on:
+  schema, passed, artifacts[] with target, format, precision, path, bytes, gzip_bytes, params,
+  accuracy, accuracy_drop, parity{status, max_abs_error, top1_agreement, samples},
+  latency[]{where, runtime, threads, p50_ms, p90_ms, runs}, budgets[]{name, limit, actual, unit, passed}.
+Accuracy is a fraction (0..1); accuracy_drop is in percentage points (reference minus artifact).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import InputError
+
+SCHEMA = "edgekit.report/v1"
+
+
+def gate_passed(artifacts: list[dict[str, Any]]) -> bool:
+    """Every budget holds and no artifact's parity failed (not_verified does not fail)."""
+    for artifact in artifacts:
+        if any(not b.get("passed") for b in artifact.get("budgets", [])):
+            return False
+        if (artifact.get("parity") or {}).get("status") == "failed":
+            return False
+    return True
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(f"report not found: {path}", hint="run `edgekit build` first, or pass <out>/report.json")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err})", hint="pass the report.json that edgekit build wrote") from None
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        found = report.get("schema") if isinstance(report, dict) else type(report).__name__
+        raise InputError(f"{path}: schema is {found!r}, expected {SCHEMA!r}",
+                         hint="pass the report.json that edgekit build wrote")
+    if not isinstance(report.get("artifacts"), list):
+        raise InputError(f"{path}: no artifacts list in the report")
+    return report

@@ -1,0 +1,69 @@
+"""report.md: one table across artifacts, then the budget table and notes."""
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit.budgets import describe, pick_latency
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"
+
+
+def _pp(value: Any) -> str:
+    return "—" if value is None else f"{value:+.2f} pp"
+
+
+def _latency(artifact: dict[str, Any]) -> str:
+    entry = pick_latency(artifact.get("latency") or [])
+    return "—" if entry is None else f"{entry['p50_ms']:.3f} ms ({entry['where']})"
+
+
+def _budgets(artifact: dict[str, Any]) -> str:
+    budgets = artifact.get("budgets") or []
+    if not budgets:
+        return "not gated"
+    failed = [b["name"] for b in budgets if not b.get("passed")]
+    return "FAILED: " + ", ".join(failed) if failed else f"pass ({len(budgets)})"
+
+
+def _parity(artifact: dict[str, Any]) -> str:
+    parity = artifact.get("parity") or {}
+    status = parity.get("status", "not_verified")
+    if parity.get("max_abs_error") is None:
+        return status
+    return f"{status} (max err {parity['max_abs_error']:.2g}, top-1 {100 * parity['top1_agreement']:.1f} %)"
+
+
+def render(report: dict[str, Any]) -> str:
+    ref = report.get("reference", {})
+    lines = [
+        "# edgekit build report",
+        "",
+        f"**Result: {'PASSED' if report.get('passed') else 'FAILED'}** · model `{ref.get('path', '?')}` · "
+        f"reference accuracy {_pct(ref.get('accuracy'))} on {ref.get('eval_samples', '?')} samples · "
+        f"edgekit {report.get('edgekit_version', '?')}",
+        "",
+        "| artifact | precision | bytes | gzip | accuracy | Δacc | p50 | parity | budgets |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for a in report.get("artifacts", []):
+        lines.append(
+            f"| `{a['path']}` | {a['precision']} | {a['bytes']:,} | {a['gzip_bytes']:,} | {_pct(a.get('accuracy'))} | "
+            f"{_pp(0.0 - a['accuracy_drop'] if a.get('accuracy_drop') is not None else None)} | {_latency(a)} | "
+            f"{_parity(a)} | {_budgets(a)} |"
+        )
+    gated = [(a, b) for a in report.get("artifacts", []) for b in a.get("budgets", [])]
+    if gated:
+        lines += ["", "## Budgets", "", "| artifact | budget | limit | actual | result |", "|---|---|---:|---:|---|"]
+        for a, b in gated:
+            limit, actual = describe(b)
+            where = f" ({b['where']})" if b.get("where") else ""
+            lines.append(f"| `{a['path']}` | {b['name']} | {limit} | {actual}{where} | {'pass' if b['passed'] else '**FAIL**'} |")
+    notes = list(report.get("notes", []))
+    if any(e.get("where") == "host" for a in report.get("artifacts", []) for e in a.get("latency", [])):
+        notes.append("Latency marked `host` was measured with LiteRT on the build machine's CPU. "
+                     "It is not a phone number: profile on a device for that.")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,52 @@
+"""Android target: TFLite artifacts, each validated in LiteRT, measured and profiled on the host."""
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit import budgets, measure
+from edgekit.config import AndroidTarget
+from edgekit.context import BuildContext
+from edgekit.validate import accuracy, parity
+
+
+def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
+    from edgekit.converters import tflite
+    from edgekit.litert import TFLiteRunner
+    from edgekit.profile.host import profile_tflite
+
+    folder = ctx.stage / "android"
+    folder.mkdir(exist_ok=True)
+    shipped = set(cfg.shipped())
+    artifacts = []
+    for precision in cfg.precisions:
+        relative = f"android/model_{precision}.tflite"
+        with ctx.progress.stage(f"android {precision}: converted"):
+            data = tflite.convert(ctx.model, precision, calibration=ctx.calibration)
+            (ctx.stage / relative).write_bytes(data)
+        with ctx.progress.stage(f"android {precision}: validated on {len(ctx.eval.y):,} samples in LiteRT"):
+            runner = TFLiteRunner(data, batch=64)
+            with ctx.progress.bar(f"{precision} eval", len(ctx.eval.y)) as advance:
+                outputs = runner.predict(ctx.eval.x, progress=advance)
+        n = min(cfg.parity_samples, len(outputs))
+        tolerance = cfg.parity[precision]
+        check = parity(ctx.reference[:n], outputs[:n], max_abs_error=tolerance.max_abs_error,
+                       min_top1_agreement=tolerance.min_top1_agreement)
+        acc = accuracy(outputs, ctx.eval.y)
+        with ctx.progress.stage(f"android {precision}: profiled on host ({cfg.runs} runs)"):
+            latency = profile_tflite(data, ctx.eval.x, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs)
+        artifact = {
+            "target": "android",
+            "format": "tflite",
+            "precision": precision,
+            "path": relative,
+            **measure.sizes(ctx.stage / relative, params=ctx.model.params),
+            "accuracy": round(acc, 6),
+            "accuracy_drop": round(100 * (ctx.reference_accuracy - acc), 4),
+            "parity": check.to_dict(),
+            "latency": [latency],
+            "io": {"input_dtype": str(runner.input_dtype), "output_dtype": str(runner.output["dtype"].__name__)},
+            "shipped": precision in shipped,
+        }
+        artifact["budgets"] = budgets.evaluate(artifact, cfg.budgets) if artifact["shipped"] else []
+        artifacts.append(artifact)
+    return artifacts
