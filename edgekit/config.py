@@ -166,7 +166,9 @@ def parse_config(raw: dict[str, Any], *, source: str = "config") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
+        errors = err.errors()
+        # An unknown key usually explains the "missing" error beside it: report it first.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         raise ConfigError(f"{source}: {describe_error(first)}") from None
 
 

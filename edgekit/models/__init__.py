@@ -107,12 +107,12 @@ def _load_saved_model(path: Path, *, allow_unsafe: bool) -> LoadedModel:
 
     tf = tensorflow()
     try:
-        ops = safety.scan_saved_model_ops(path)
+        ops, risky = safety.scan_saved_model_ops(path)
     except Exception as err:  # noqa: BLE001
         raise InputError(f"{path}: saved_model.pb is unreadable ({_first_line(err)})") from None
-    risky = sorted(ops & safety.DANGEROUS_OPS)
     if risky and not allow_unsafe:
-        raise UnsafeModelError(f"{path.name}: refused to load: graph uses ops {', '.join(risky)}", hint=UNSAFE_HINT)
+        raise UnsafeModelError(f"{path.name}: refused to load: graph uses {'; '.join(risky[:3])}"
+                               + (f" (+{len(risky) - 3} more)" if len(risky) > 3 else ""), hint=UNSAFE_HINT)
     try:
         loaded = tf.saved_model.load(str(path))
         fn = loaded.signatures["serving_default"]
@@ -134,7 +134,7 @@ def _load_saved_model(path: Path, *, allow_unsafe: bool) -> LoadedModel:
     params = int(sum(np.prod(v.shape) for v in getattr(loaded, "variables", [])))
     return LoadedModel(path=path, format="savedmodel", params=params, input_shape=tuple(in_spec.shape),
                        output_shape=tuple(out_spec.shape), call=call, keras_model=None,
-                       notes=[f"SavedModel ops scanned: {len(ops)} op types"])
+                       notes=[f"SavedModel graph scanned: {len(ops)} op types"] + [f"loaded with unsafe ops allowed: {r}" for r in risky])
 
 
 def _first_line(err: BaseException) -> str:

@@ -18,13 +18,15 @@ from typing import Any, Iterator
 CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
 # Modules a serialised object may name. Everything else is refused.
 ALLOWED_MODULE_PREFIXES = ("keras.", "tf_keras.", "keras", "tf_keras", "builtins")
-# Graph ops that touch the file system, the network or call back into Python.
+# Graph ops that touch the file system or call back into Python: refused anywhere in a graph.
 DANGEROUS_OPS = {
-    "ReadFile", "WriteFile", "MatchingFiles", "MergeV2Checkpoints", "Save", "SaveV2", "SaveSlices",
-    "PyFunc", "PyFuncStateless", "EagerPyFunc", "DeleteFile", "ImmutableConst", "PrintV2",
-    "DebugIdentityV3", "ExperimentalDatasetToTFRecord", "DatasetToTFRecord", "CreateSummaryFileWriter",
-    "WriteSummary", "WriteScalarSummary", "WriteRawProtoSummary", "SummaryWriter",
+    "ReadFile", "WriteFile", "MatchingFiles", "DeleteFile", "PyFunc", "PyFuncStateless", "EagerPyFunc",
+    "ImmutableConst", "PrintV2", "DebugIdentityV3", "ExperimentalDatasetToTFRecord", "DatasetToTFRecord",
+    "CreateSummaryFileWriter", "WriteSummary", "WriteScalarSummary", "WriteRawProtoSummary", "SummaryWriter",
 }
+# Checkpoint I/O every SavedModel has in its saver graph; refused anywhere else (e.g. serving code).
+CHECKPOINT_OPS = {"Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "Restore", "RestoreV2", "RestoreSlice"}
+_SAVER_FUNCTIONS = ("__inference__traced_save", "__inference__traced_restore")
 
 
 @dataclass
@@ -94,18 +96,32 @@ def scan_config(config: Any) -> Findings:
     return findings
 
 
-def scan_saved_model_ops(path: Path) -> set[str]:
-    """All op types used in a SavedModel's graph and function library (protobuf only)."""
+def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
+    """(all op types, risky findings) of a SavedModel's graphs and function library (protobuf only).
+
+    Checkpoint ops are expected in the top-level saver graph and the traced save/restore
+    functions; anywhere else they count as risky, like file and Python-callback ops everywhere.
+    """
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
     ops: set[str] = set()
+    risky: list[str] = []
+
+    def visit(op_types: set[str], where: str, saver: bool) -> None:
+        ops.update(op_types)
+        for op in sorted(op_types & DANGEROUS_OPS):
+            risky.append(f"{op} in {where}")
+        if not saver:
+            risky.extend(f"{op} in {where}" for op in sorted(op_types & CHECKPOINT_OPS))
+
     for meta in proto.meta_graphs:
-        ops.update(node.op for node in meta.graph_def.node)
+        visit({node.op for node in meta.graph_def.node}, "the saver graph", saver=True)
         for function in meta.graph_def.library.function:
-            ops.update(node.op for node in function.node_def)
-    return ops
+            name = function.signature.name
+            visit({node.op for node in function.node_def}, f"function {name}", saver=name.startswith(_SAVER_FUNCTIONS))
+    return ops, risky
 
 
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:
@@ -122,7 +138,7 @@ _ALLOWED: set[str] | None = None
 
 
 def _allowed_class_names() -> set[str]:
-    """Public class names of tf_keras' layers, initializers, regularizers, constraints, models."""
+    """Public class names of tf_keras' layers, initializers, ..., optimizers, losses and metrics."""
     global _ALLOWED
     if _ALLOWED is None:
         from edgekit.tfenv import keras
@@ -131,7 +147,8 @@ def _allowed_class_names() -> set[str]:
         names: set[str] = {"Functional", "Sequential", "Model", "__tuple__", "__numpy__", "__tensor__",
                            "__typespec__", "TensorShape", "DTypePolicy", "Policy"}
         for module in (k.layers, k.initializers, k.regularizers, k.constraints, k.models,
-                       k.layers.experimental, k.mixed_precision):
+                       k.layers.experimental, k.mixed_precision, k.optimizers, k.optimizers.schedules,
+                       k.optimizers.legacy, k.losses, k.metrics):
             names.update(n for n in dir(module) if n[:1].isupper())
         names -= CODE_LAYERS
         _ALLOWED = names

@@ -1,0 +1,89 @@
+"""Shared fixtures: tiny models built in code, saved in the formats edgekit loads."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def tiny_cnn(k, *, seed: int = 0):
+    k.utils.set_random_seed(seed)
+    return k.Sequential([
+        k.layers.InputLayer(input_shape=(28, 28, 1), name="image"),
+        k.layers.Conv2D(8, 3, strides=2, use_bias=False),
+        k.layers.BatchNormalization(),
+        k.layers.ReLU(),
+        k.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        k.layers.GlobalAveragePooling2D(),
+        k.layers.Dense(10, activation="softmax"),
+    ])
+
+
+@pytest.fixture(scope="session")
+def keras_module():
+    from edgekit.tfenv import keras
+
+    return keras()
+
+
+@pytest.fixture(scope="session")
+def fashion_subset():
+    """2,000 real Fashion-MNIST training images in [0, 1]."""
+    from edgekit.config import DatasetSection
+    from edgekit.data import load_split
+
+    split = load_split(DatasetSection(kind="fashion_mnist"), "train", limit=2000, seed=1)
+    return split.x, split.y
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory, keras_module, fashion_subset) -> Path:
+    """A small CNN trained for two quick epochs on real data (well above chance), saved as .keras."""
+    k = keras_module
+    model = tiny_cnn(k)
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    x, y = fashion_subset
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    path = tmp_path_factory.mktemp("models") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+def write_config(folder: Path, model: Path, *, precisions=("fp32", "int8"), budgets: str = "",
+                 extra: str = "", eval_samples: int = 300) -> Path:
+    text = textwrap.dedent(f"""
+        [model]
+        path = "{model}"
+
+        [dataset]
+        kind = "fashion_mnist"
+        eval_samples = {eval_samples}
+        calibration_samples = 64
+
+        [targets.android]
+        precisions = {list(precisions)!r}
+        runs = 20
+        warmup = 2
+        parity_samples = 200
+        {extra}
+
+        [targets.android.budgets]
+        {budgets}
+
+        [build]
+        out = "out"
+    """).replace("'", '"')
+    path = folder / "edgekit.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,82 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgekit.budgets import evaluate, pick_latency
+from edgekit.check import check_report
+from edgekit.config import Budgets
+from edgekit.errors import ConfigError, InputError
+from edgekit.report import SCHEMA, gate_passed
+
+ARTIFACT = {"target": "android", "path": "android/model_int8.tflite", "precision": "int8", "bytes": 30_000,
+            "gzip_bytes": 20_000, "accuracy": 0.9, "accuracy_drop": 0.4, "shipped": True,
+            "parity": {"status": "passed", "max_abs_error": 0.01, "top1_agreement": 1.0, "samples": 10},
+            "latency": [{"where": "host", "runtime": "litert", "threads": 1, "p50_ms": 0.5, "p90_ms": 0.6, "runs": 5}]}
+
+
+def test_budgets_pass_at_the_limit_and_fail_above_it():
+    at_limit = evaluate(ARTIFACT, Budgets(max_size=30_000, max_download=20_000, max_latency_p50=0.5, max_accuracy_drop=0.4))
+    assert [b["passed"] for b in at_limit] == [True, True, True, True]
+    over = evaluate(ARTIFACT, Budgets(max_size="29 KB", max_accuracy_drop=0.3))
+    assert [(b["name"], b["passed"]) for b in over] == [("max_size", False), ("max_accuracy_drop", False)]
+    assert over[0] == {"name": "max_size", "limit": 29_000, "actual": 30_000, "unit": "bytes", "passed": False}
+
+
+def test_latency_budget_without_a_measurement_fails_as_not_measured():
+    result = evaluate({**ARTIFACT, "latency": []}, Budgets(max_latency_p50="1 ms"))
+    assert result[0]["passed"] is False and result[0]["note"] == "not measured"
+
+
+def test_latency_budget_prefers_device_over_host_numbers():
+    entries = ARTIFACT["latency"] + [{"where": "device", "p50_ms": 3.0}]
+    assert pick_latency(entries)["where"] == "device"
+
+
+def test_gate_fails_on_parity_failure_but_not_on_not_verified():
+    ok = {**ARTIFACT, "budgets": []}
+    assert gate_passed([ok, {**ok, "parity": {"status": "not_verified"}}])
+    assert not gate_passed([{**ok, "parity": {"status": "failed"}}])
+
+
+def write_report(tmp_path, artifacts):
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"schema": SCHEMA, "passed": True, "artifacts": artifacts}))
+    return path
+
+
+def test_check_recomputes_a_stale_passed_flag(tmp_path):
+    stale = {**ARTIFACT, "budgets": [{"name": "max_size", "limit": 1000, "actual": 30_000, "unit": "bytes", "passed": True}]}
+    report = check_report(write_report(tmp_path, [stale]))
+    assert report["passed"] is False and report["artifacts"][0]["budgets"][0]["passed"] is False
+
+
+def test_check_applies_a_budgets_file_per_target(tmp_path):
+    path = write_report(tmp_path, [{**ARTIFACT, "budgets": []}])
+    (tmp_path / "b.toml").write_text('[android]\nmax_download = "10 KB"\n')
+    assert check_report(path, budgets_file=tmp_path / "b.toml")["passed"] is False
+    (tmp_path / "b.toml").write_text('[targets.android.budgets]\nmax_download = "25 KB"\n')
+    assert check_report(path, budgets_file=tmp_path / "b.toml")["passed"] is True
+    (tmp_path / "b.toml").write_text('[android]\nmax_downlaod = "25 KB"\n')
+    with pytest.raises(ConfigError, match="did you mean 'max_download'"):
+        check_report(path, budgets_file=tmp_path / "b.toml")
+
+
+def test_check_rejects_files_that_are_not_edgekit_reports(tmp_path):
+    (tmp_path / "r.json").write_text('{"schema": "other/v9", "artifacts": []}')
+    with pytest.raises(InputError, match="schema"):
+        check_report(tmp_path / "r.json")
+    (tmp_path / "x.json").write_text("{nope")
+    with pytest.raises(InputError, match="not valid JSON"):
+        check_report(tmp_path / "x.json")
+
+
+def test_check_command_never_imports_tensorflow(tmp_path):
+    path = write_report(tmp_path, [{**ARTIFACT, "budgets": []}])
+    code = ("import sys; from edgekit.cli import main; rc = main(['check', %r]); "
+            "heavy = [m for m in ('tensorflow', 'tf_keras', 'coremltools', 'tensorflowjs') if m in sys.modules]; "
+            "print('HEAVY', heavy); sys.exit(rc)") % str(path)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
