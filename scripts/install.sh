@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything edgekit needs on a fresh Debian machine: the Fashion-MNIST data package,
+# a Python 3.11 virtualenv with the pinned stack (requirements.lock), and edgekit itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA=/usr/share/datasets/fashion-mnist
+VENV=${VENV:-.venv}
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ ! -f "$DATA/t10k-images-idx3-ubyte.gz" ]; then
+  echo "installing Debian package dataset-fashion-mnist"
+  apt_install dataset-fashion-mnist
+fi
+
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+if [ -z "$PYTHON" ]; then
+  echo "edgekit needs Python 3.11 (the pinned TensorFlow 2.19 stack); set PYTHON=/path/to/python3.11" >&2
+  exit 4
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "creating virtualenv $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+echo "installing the pinned stack (requirements.lock)"
+"$VENV/bin/python" -m pip install -q -r requirements.lock
+"$VENV/bin/python" -m pip install -q --no-deps -e .
+echo "edgekit installed: $("$VENV/bin/edgekit" --version)"

@@ -1,0 +1,150 @@
+"""`edgekit build` end to end on a tiny model: artifacts, report contract, exit codes, staging."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgekit.cli import main
+
+from conftest import write_config
+
+CONTRACT_ARTIFACT_KEYS = {"target", "format", "precision", "path", "bytes", "gzip_bytes", "params", "accuracy",
+                          "accuracy_drop", "parity", "latency", "budgets"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_model_path):
+    folder = tmp_path_factory.mktemp("build")
+    config = write_config(folder, tiny_model_path, precisions=("fp32", "fp16", "int8"),
+                          budgets='max_size = "1 MB"\nmax_download = "1 MB"\nmax_latency_p50 = "50 ms"\nmax_accuracy_drop = 5.0')
+    code = main(["build", "--config", str(config), "--target", "android", "--quiet"])
+    return code, folder / "out"
+
+
+def test_build_writes_tflite_artifacts_and_both_reports(built):
+    code, out = built
+    assert code == 0
+    for precision in ("fp32", "fp16", "int8"):
+        assert (out / "android" / f"model_{precision}.tflite").stat().st_size > 1000
+    assert (out / "report.json").is_file() and (out / "report.md").is_file()
+    assert not [p for p in out.parent.iterdir() if ".staging-" in p.name]
+
+
+def test_report_json_follows_the_contract(built):
+    _, out = built
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema"] == "edgekit.report/v1" and report["passed"] is True
+    for artifact in report["artifacts"]:
+        assert CONTRACT_ARTIFACT_KEYS <= set(artifact)
+        assert artifact["parity"]["status"] == "passed"
+        assert set(artifact["parity"]) >= {"status", "max_abs_error", "top1_agreement", "samples"}
+        latency = artifact["latency"][0]
+        assert latency["where"] == "host" and latency["runtime"] == "litert"
+        assert 0 < latency["p50_ms"] <= latency["p90_ms"] and latency["runs"] == 20
+        assert artifact["bytes"] == (out / artifact["path"]).stat().st_size
+        assert 0 < artifact["gzip_bytes"] < artifact["bytes"]
+        assert {b["name"] for b in artifact["budgets"]} == {"max_size", "max_download", "max_latency_p50", "max_accuracy_drop"}
+    assert report["reference"]["accuracy"] > 0.5  # the tiny model learned something
+
+
+def test_report_markdown_has_one_row_per_artifact_and_says_host_is_not_phone(built):
+    _, out = built
+    text = (out / "report.md").read_text()
+    assert "| artifact | precision | bytes | gzip | accuracy | Δacc | p50 | parity | budgets |" in text
+    assert text.count("`android/model_") >= 3
+    assert "not a phone number" in text
+
+
+def test_check_reevaluates_the_written_report(built, capsys):
+    _, out = built
+    assert main(["check", str(out / "report.json")]) == 0
+    budgets = out.parent / "tight.toml"
+    budgets.write_text('[android]\nmax_size = "1 KB"\n')
+    assert main(["check", str(out / "report.json"), "--budgets", str(budgets)]) == 1
+    assert "max_size" in capsys.readouterr().out
+
+
+def test_build_with_too_small_size_budget_exits_1_and_names_the_budget(tmp_path, tiny_model_path, capsys):
+    config = write_config(tmp_path, tiny_model_path, precisions=("int8",), budgets='max_size = "2 KB"')
+    assert main(["build", "--config", str(config), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "budgets exceeded" in out and "max_size" in out and "2 KB" in out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["passed"] is False  # artifacts and report are still written for inspection
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+
+
+def test_config_key_typo_exits_2_with_one_line_and_no_traceback(tmp_path, tiny_model_path):
+    config = write_config(tmp_path, tiny_model_path, budgets='max_sise = "2 KB"')
+    result = run_cli("build", "--config", str(config))
+    assert result.returncode == 2
+    assert "did you mean 'max_size'" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_model_file_exits_2_with_one_line(tmp_path):
+    config = write_config(tmp_path, tmp_path / "nowhere.keras")
+    result = run_cli("build", "--config", str(config))
+    assert result.returncode == 2
+    assert "model file not found" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsafe_model_exits_3(tmp_path, keras_module):
+    k = keras_module
+    model = k.Sequential([k.layers.InputLayer(input_shape=(28, 28, 1)), k.layers.Lambda(lambda t: t),
+                          k.layers.Flatten(), k.layers.Dense(10)])
+    model.save(tmp_path / "lambda.keras")
+    config = write_config(tmp_path, tmp_path / "lambda.keras")
+    result = run_cli("build", "--config", str(config))
+    assert result.returncode == 3 and "Lambda" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dry_run_prints_resolved_config_without_building(tmp_path, tiny_model_path, capsys):
+    config = write_config(tmp_path, tiny_model_path)
+    assert main(["build", "--config", str(config), "--dry-run"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["targets"]["android"]["parity"]["int8"]["min_top1_agreement"] == 0.96
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_build_leaves_no_half_written_output(tmp_path, tiny_model_path):
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".edgekit-build").write_text("")
+    (tmp_path / "out" / "report.json").write_text("previous")
+    # int8 without calibration data cannot happen via config; break the dataset instead
+    text = config.read_text().replace('kind = "fashion_mnist"', 'kind = "fashion_mnist"\npath = "missing-dir"')
+    config.write_text(text)
+    assert main(["build", "--config", str(config), "--quiet"]) == 2
+    assert (tmp_path / "out" / "report.json").read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
+
+
+def test_build_refuses_to_replace_a_folder_edgekit_did_not_write(tmp_path, tiny_model_path):
+    config = write_config(tmp_path, tiny_model_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.tex").write_text("precious")
+    assert main(["build", "--config", str(config), "--quiet"]) == 2
+    assert (tmp_path / "out" / "thesis.tex").read_text() == "precious"
+
+
+def test_unknown_or_unavailable_targets_are_usage_errors(tmp_path, tiny_model_path, capsys):
+    config = write_config(tmp_path, tiny_model_path)
+    assert main(["build", "--config", str(config), "--target", "watch"]) == 2
+    assert main(["build", "--config", str(config), "--target", "ios"]) == 2
+    assert "ios" in capsys.readouterr().err
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and "edgekit 0.1.0" in capsys.readouterr().out
