@@ -9,11 +9,12 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Optional, Union, get_args, get_origin
+from typing import Any, Literal, Optional, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgekit.errors import ConfigError, InputError
+from edgekit.recipe import Step, check_order
 from edgekit.units import parse_duration_ms, parse_size
 
 DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -39,6 +40,8 @@ class DatasetSection(Strict):
     path: Optional[Path] = Field(None, json_schema_extra={"example": f'path = "{DEFAULT_FASHION_MNIST}"'})
     eval_split: str = Field("test", json_schema_extra={"example": 'eval_split = "test"'})
     calibration_split: str = Field("train", json_schema_extra={"example": 'calibration_split = "train"'})
+    train_split: str = Field("train", json_schema_extra={"example": 'train_split = "train"  # recipe fine-tuning'})
+    train_samples: Optional[int] = Field(None, ge=1, json_schema_extra={"example": "train_samples = 20000"})
     eval_samples: Optional[int] = Field(None, ge=1, json_schema_extra={"example": "eval_samples = 10000"})
     calibration_samples: int = Field(256, ge=1, json_schema_extra={"example": "calibration_samples = 256"})
     scale: float = Field(1.0 / 255.0, json_schema_extra={"example": "scale = 0.00392156862745098"})
@@ -120,27 +123,35 @@ class TargetsSection(Strict):
 
 class BuildSection(Strict):
     out: Path = Field(Path("build"), json_schema_extra={"example": 'out = "build"'})
+    cache: Path = Field(Path(".edgekit-cache"), json_schema_extra={"example": 'cache = ".edgekit-cache"  # checkpoints'})
     seed: int = Field(0, json_schema_extra={"example": "seed = 0"})
 
 
 class Config(Strict):
     model: ModelSection = Field(json_schema_extra={"example": "[model]"})
     dataset: DatasetSection = Field(json_schema_extra={"example": "[dataset]"})
-    recipe: list[dict[str, Any]] = Field(default_factory=list, json_schema_extra={"example": "recipe = []"})
+    recipe: list[Step] = Field(default_factory=list, json_schema_extra={"example": '[[recipe]] with step = "prune"'})
     targets: TargetsSection = Field(json_schema_extra={"example": "[targets.android]"})
     build: BuildSection = Field(default_factory=BuildSection, json_schema_extra={"example": "[build]"})
 
     @field_validator("recipe")
     @classmethod
-    def _recipe(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for index, step in enumerate(value):
-            name = step.get("step", "<missing 'step'>")
-            raise ValueError(
-                f"recipe[{index}]: step {name!r} is not available in this version of edgekit; "
-                "training-time steps (prune, cluster, qat, distill) are not built yet — post-training "
-                "quantization is chosen per target with `precisions`"
-            )
+    def _recipe(cls, value: list[Any]) -> list[Any]:
+        check_order(value)
         return value
+
+    @model_validator(mode="after")
+    def _qat_precisions(self) -> "Config":
+        android = self.targets.android
+        if self.has_step("qat") and android is not None:
+            others = [p for p in android.precisions if p != "int8"]
+            if others:
+                raise ValueError(f"targets.android.precisions {others} cannot be built from a QAT-trained model "
+                                 "(its quantization is learned for int8); use precisions = [\"int8\"]")
+        return self
+
+    def has_step(self, name: str) -> bool:
+        return any(step.step == name for step in self.recipe)
 
 
 # --------------------------------------------------------------------------- loading
@@ -196,25 +207,37 @@ def resolve_paths(config: Config, *, base: Path) -> Config:
     config.model.path = absolute(config.model.path)
     config.dataset.path = absolute(config.dataset.path)
     config.build.out = absolute(config.build.out)
+    config.build.cache = absolute(config.build.cache)
     return config
 
 
 def describe_error(error: dict[str, Any]) -> str:
     """One line for one pydantic error: where, what, and how to fix it."""
-    loc = [part for part in error["loc"] if not str(part).startswith("function-after")]
+    loc = _clean_loc(error["loc"])
     dotted = _dotted(loc)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        fields = _fields_at(Config, loc[:-1])
+        holder = _holder(error["loc"][:-1])
+        fields = list(holder.model_fields) if holder is not None else []
         guess = difflib.get_close_matches(key, fields, n=1, cutoff=0.5)
-        where = _dotted(loc[:-1]) or "the top level"
         if guess:
-            example = _example_at(Config, loc[:-1] + [guess[0]])
+            example = _example(holder, guess[0])
             tail = f"; example: {example}" if example else ""
             return f"unknown key '{dotted}' — did you mean '{guess[0]}'?{tail}"
-        return f"unknown key '{dotted}'; keys allowed in {where}: {', '.join(fields)}"
-    example = _example_at(Config, loc)
+        return f"unknown key '{dotted}'; keys allowed in {_dotted(loc[:-1]) or 'the top level'}: {', '.join(fields)}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        from edgekit.recipe import STEP_NAMES
+
+        tags = list(STEP_NAMES)
+        if kind == "union_tag_not_found":
+            return f"'{dotted}' has no 'step' key; start each [[recipe]] table with step = one of {', '.join(tags)}"
+        got = str(error.get("ctx", {}).get("tag", ""))
+        guess = difflib.get_close_matches(got, tags, n=1, cutoff=0.4)
+        hint = f" — did you mean '{guess[0]}'?" if guess else ""
+        return f"'{dotted}.step' is {got!r}, expected one of {', '.join(tags)}{hint}"
+    holder = _holder(error["loc"][:-1]) if error["loc"] else None
+    example = _example(holder, str(error["loc"][-1])) if error["loc"] else None
     tail = f" (example: {example})" if example else ""
     if kind == "missing":
         return f"missing required key '{dotted}'{tail}"
@@ -228,6 +251,20 @@ def describe_error(error: dict[str, Any]) -> str:
     return f"'{dotted}': {message}{tail}"
 
 
+def _clean_loc(loc: tuple[Any, ...]) -> list[Any]:
+    """Drop pydantic's internal parts: validator names and discriminator tags after a list index."""
+    from edgekit.recipe import STEP_NAMES
+
+    cleaned: list[Any] = []
+    for part in loc:
+        if str(part).startswith("function-"):
+            continue
+        if cleaned and isinstance(cleaned[-1], int) and part in STEP_NAMES:
+            continue
+        cleaned.append(part)
+    return cleaned
+
+
 def _dotted(loc: list[Any]) -> str:
     out = ""
     for part in loc:
@@ -235,47 +272,42 @@ def _dotted(loc: list[Any]) -> str:
     return out
 
 
-def _model_of(annotation: Any) -> Optional[type[BaseModel]]:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if get_origin(annotation) in (Union, Optional, list, dict) or get_args(annotation):
-        for arg in get_args(annotation):
-            found = _model_of(arg)
-            if found is not None:
-                return found
-    return None
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in get_args(annotation):
+        found += _models_in(arg)
+    return found
 
 
-def _walk(model: type[BaseModel], loc: list[Any]) -> tuple[Optional[type[BaseModel]], Optional[str]]:
-    """The model class holding the last field of `loc`, and that field's name."""
-    current: Optional[type[BaseModel]] = model
-    field_name: Optional[str] = None
+def _holder(loc: tuple[Any, ...] | list[Any]) -> Optional[type[BaseModel]]:
+    """The model class that owns the keys at `loc` (list indexes, dict keys and union tags resolved)."""
+    current: Optional[type[BaseModel]] = Config
+    candidates: list[type[BaseModel]] = []
     for part in loc:
-        if isinstance(part, int) or current is None:
+        if isinstance(part, int):
             continue
-        if part not in current.model_fields:
-            # dict keys (e.g. parity.int8) sit between a field and its value model
-            continue
-        field_name = str(part)
-        holder = current
-        current = _model_of(holder.model_fields[field_name].annotation)
-        if current is None:
-            return holder, field_name
-    return current, field_name
+        if candidates:  # a union: the tag names the member
+            tagged = [m for m in candidates if _tag_of(m) == part]
+            if tagged:
+                current, candidates = tagged[0], []
+                continue
+        if current is None or part not in current.model_fields:
+            continue  # dict keys such as parity.int8 sit between a field and its value model
+        models = _models_in(current.model_fields[str(part)].annotation)
+        current = models[0] if len(models) == 1 else None
+        candidates = models if len(models) > 1 else []
+    return current
 
 
-def _fields_at(model: type[BaseModel], loc: list[Any]) -> list[str]:
-    holder, _ = _walk(model, loc)
-    return list(holder.model_fields) if holder is not None else []
+def _tag_of(model: type[BaseModel]) -> Optional[str]:
+    field = model.model_fields.get("step")
+    args = get_args(field.annotation) if field is not None else ()
+    return str(args[0]) if args else None
 
 
-def _example_at(model: type[BaseModel], loc: list[Any]) -> Optional[str]:
-    holder: Optional[type[BaseModel]] = model
-    for part in loc[:-1]:
-        if holder is None or isinstance(part, int) or part not in holder.model_fields:
-            continue
-        holder = _model_of(holder.model_fields[str(part)].annotation)
-    name = str(loc[-1]) if loc else ""
+def _example(holder: Optional[type[BaseModel]], name: str) -> Optional[str]:
     if holder is None or name not in holder.model_fields:
         return None
     extra = holder.model_fields[name].json_schema_extra or {}

@@ -1,8 +1,9 @@
 """What every target's build step receives: the loaded model, data, reference outputs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
@@ -13,10 +14,12 @@ from edgekit.progress import Reporter
 
 @dataclass
 class BuildContext:
-    model: LoadedModel
+    model: LoadedModel  # the model the converters see: the original, or the recipe's result
     eval: Split
     calibration: np.ndarray
-    reference: np.ndarray  # reference (Keras) outputs on eval.x
-    reference_accuracy: float
+    reference: np.ndarray  # outputs of `model` on eval.x: what parity compares against
+    reference_accuracy: float  # accuracy of the original float model: what Δacc is measured from
     stage: Path
     progress: Reporter
+    facts: list[dict[str, Any]] = field(default_factory=list)  # per-layer compression facts
+    quantization: Optional[str] = None  # QAT scheme when the recipe trained quantization in

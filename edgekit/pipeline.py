@@ -59,10 +59,15 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
         reference = model.predict(evaluation.x)
     reference_accuracy = accuracy(reference, evaluation.y)
     progress.say(f"  reference accuracy {100 * reference_accuracy:.2f} % ({model.params:,} parameters)")
+    converted, recipe_report, facts, scheme = model, None, [], None
+    if config.recipe:
+        converted, recipe_report, facts, scheme = _run_recipe(model, config, evaluation, reference_accuracy, progress)
+        reference = converted.predict(evaluation.x)
 
     with staged_output(out) as stage:
-        ctx = BuildContext(model=model, eval=evaluation, calibration=calibration.x, reference=reference,
-                           reference_accuracy=reference_accuracy, stage=stage, progress=progress)
+        ctx = BuildContext(model=converted, eval=evaluation, calibration=calibration.x, reference=reference,
+                           reference_accuracy=reference_accuracy, stage=stage, progress=progress, facts=facts,
+                           quantization=scheme)
         artifacts: list[dict[str, Any]] = []
         for name in names:
             artifacts += _build_target(name, ctx, config)
@@ -78,6 +83,7 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
                 "eval_samples": len(evaluation), "input_shape": list(model.input_shape),
                 "output_shape": list(model.output_shape), "class_names": evaluation.class_names,
             },
+            "recipe": recipe_report,
             "artifacts": artifacts,
             "notes": list(model.notes),
             "environment": _environment(),
@@ -86,6 +92,24 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
         write_json(report, stage / "report.json")
         (stage / "report.md").write_text(render(report), encoding="utf-8")
     return report
+
+
+def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy: float,
+                progress: Reporter) -> tuple[Any, dict[str, Any], list[dict[str, Any]], Any]:
+    from edgekit.compress.run import apply_recipe
+    from edgekit.models import LoadedModel
+
+    result = apply_recipe(model, config, progress=progress)
+    converted = LoadedModel(path=model.path, format=model.format, params=model.params, input_shape=model.input_shape,
+                            output_shape=model.output_shape, keras_model=result.keras_model, notes=model.notes)
+    with progress.stage("compressed model evaluated"):
+        compressed_accuracy = accuracy(converted.predict(evaluation.x), evaluation.y)
+    progress.say(f"  compressed Keras accuracy {100 * compressed_accuracy:.2f} % "
+                 f"({100 * (compressed_accuracy - reference_accuracy):+.2f} pp)")
+    report = {"steps": result.steps, "coverage": result.coverage, "layers": result.facts,
+              "quantization": result.quantization, "keras_accuracy": round(compressed_accuracy, 6),
+              "keras_accuracy_drop": round(100 * (reference_accuracy - compressed_accuracy), 4)}
+    return converted, report, result.facts, result.quantization
 
 
 def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str, Any]]:

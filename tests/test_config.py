@@ -72,11 +72,38 @@ def test_config_parses_human_budget_units():
     assert (budgets.max_size, budgets.max_download, budgets.max_latency_p50) == (65536, 50000, 2.0)
 
 
-def test_config_recipe_steps_not_built_yet_are_refused_clearly():
+def recipe(*steps):
     raw = with_()
-    raw["recipe"] = [{"step": "prune"}]
-    with pytest.raises(ConfigError, match="step 'prune' is not available"):
-        parse_config(raw)
+    raw["recipe"] = list(steps)
+    return raw
+
+
+def test_config_recipe_parses_steps_in_order_with_defaults():
+    config = parse_config(recipe({"step": "prune", "final_sparsity": 0.75}, {"step": "cluster"}, {"step": "qat"}))
+    assert [s.step for s in config.recipe] == ["prune", "cluster", "qat"]
+    assert config.recipe[0].schedule == "polynomial" and config.recipe[1].clusters == 16
+    assert config.has_step("qat") and config.recipe[2].epochs == 2
+
+
+def test_config_recipe_step_typos_get_did_you_mean():
+    with pytest.raises(ConfigError, match=r"'recipe\[0\].step' is 'prnue'.*did you mean 'prune'"):
+        parse_config(recipe({"step": "prnue"}))
+    with pytest.raises(ConfigError, match=r"unknown key 'recipe\[0\].final_sparsty' — did you mean 'final_sparsity'"):
+        parse_config(recipe({"step": "prune", "final_sparsty": 0.7}))
+    with pytest.raises(ConfigError, match="has no 'step' key"):
+        parse_config(recipe({"epochs": 1}))
+
+
+@pytest.mark.parametrize("steps,message", [
+    (({"step": "qat"}, {"step": "prune"}), "prune -> cluster -> qat"),
+    (({"step": "prune"}, {"step": "prune"}), "twice"),
+    (({"step": "prune", "m_by_n": [4, 2]},), "0 < m < n"),
+    (({"step": "prune", "initial_sparsity": 0.8, "final_sparsity": 0.5},), "below final_sparsity"),
+    (({"step": "cluster", "clusters": 1},), "greater than or equal to 2"),
+])
+def test_config_recipe_rejects_impossible_recipes(steps, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(recipe(*steps))
 
 
 def test_config_duplicate_precisions_are_an_error():

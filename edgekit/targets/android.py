@@ -32,6 +32,9 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
         check = parity(ctx.reference[:n], outputs[:n], max_abs_error=tolerance.max_abs_error,
                        min_top1_agreement=tolerance.min_top1_agreement)
         acc = accuracy(outputs, ctx.eval.y)
+        from edgekit.structure import tflite_structure
+
+        structure = tflite_structure(data, layers=ctx.facts)
         with ctx.progress.stage(f"android {precision}: profiled on host ({cfg.runs} runs)"):
             latency = profile_tflite(data, ctx.eval.x, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs)
         artifact = {
@@ -44,6 +47,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
             "accuracy_drop": round(100 * (ctx.reference_accuracy - acc), 4),
             "parity": check.to_dict(),
             "latency": [latency],
+            "structure": structure,
             "io": {"input_dtype": str(runner.input_dtype), "output_dtype": str(runner.output["dtype"].__name__)},
             "shipped": precision in shipped,
         }

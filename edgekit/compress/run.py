@@ -1,0 +1,104 @@
+"""apply_recipe: run the recipe's steps in order on a tf_keras model, trained once for all targets.
+
+prune -> (strip) -> cluster, sparsity-preserving after prune -> (strip) -> qat with the
+preserving scheme (PQAT / CQAT / PCQAT). Completed steps are cached under `build.cache`, keyed
+by the model, the data settings, the steps so far and the seed; an interrupted step resumes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit import __version__
+from edgekit.compress import steps as ops
+from edgekit.compress.facts import layer_facts
+from edgekit.compress.train import fine_tune, outputs_probabilities
+from edgekit.config import Config
+from edgekit.data import load_split
+from edgekit.errors import UnsupportedModelError
+from edgekit.models import LoadedModel
+from edgekit.progress import Reporter
+
+
+@dataclass
+class Compressed:
+    keras_model: Any
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    coverage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    facts: list[dict[str, Any]] = field(default_factory=list)
+    quantization: str | None = None  # "QAT", "PQAT", "CQAT", "PCQAT" when the model is QAT-trained
+
+
+def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> Compressed:
+    if model.keras_model is None:
+        raise UnsupportedModelError(f"{model.path.name}: recipe steps need a Keras model, not a {model.format}",
+                                    hint="pass the .keras/.h5 file, or remove the recipe")
+    data = config.dataset
+    with progress.stage(f"training data loaded ({data.train_split})"):
+        train = load_split(data, data.train_split, limit=data.train_samples, seed=config.build.seed)
+    current = model.keras_model
+    from_logits = not outputs_probabilities(current)  # decided on the original: wrappers hide activations
+    result = Compressed(keras_model=current)
+    done: list[str] = []
+    for index, step in enumerate(config.recipe):
+        label = f"recipe {index + 1}/{len(config.recipe)} {step.step}"
+        folder = config.build.cache / f"{index}-{step.step}-{_cache_key(model, config, upto=index)}"
+        started = time.perf_counter()
+        total = step.epochs * -(-len(train) // step.batch_size)
+        if step.step == "prune":
+            wrapped, coverage, callbacks = ops.apply_prune(current, step, total_steps=total)
+        elif step.step == "cluster":
+            wrapped, coverage, callbacks = ops.apply_cluster(current, step, after_prune="prune" in done)
+        else:
+            result.facts = layer_facts(current, {**result.coverage})  # structure before QAT
+            wrapped, coverage, name = ops.apply_qat(current, step, after_prune="prune" in done,
+                                                   after_cluster="cluster" in done)
+            callbacks, result.quantization = [], name
+        result.coverage[step.step] = coverage
+        applied = sum(1 for e in coverage if e["status"] == "applied")
+        skipped = [e["layer"] for e in coverage if e["status"] == "skipped"]
+        progress.say(f"  {label}: {applied} layers wrapped" + (f", left as they are: {', '.join(skipped)}" if skipped else ""))
+        history = fine_tune(wrapped, step, x=train.x, y=train.y, folder=folder, seed=config.build.seed + index,
+                            progress=progress, callbacks=callbacks, label=label, from_logits=from_logits)
+        if step.step == "prune":
+            current = ops.strip_prune(wrapped)
+        elif step.step == "cluster":
+            current = ops.strip_cluster(wrapped)
+        else:
+            current = wrapped
+        result.steps.append({"step": step.step, "settings": step.model_dump(mode="json"),
+                             "seconds": round(time.perf_counter() - started, 1), "cache": str(folder),
+                             "resumed": history.get("resumed", False), "history": history.get("history", []),
+                             **({"scheme": result.quantization} if step.step == "qat" else {})})
+        done.append(step.step)
+    if not result.facts:
+        result.facts = layer_facts(current, result.coverage)
+    else:
+        qat_applied = {e["layer"] for e in result.coverage.get("qat", []) if e["status"] == "applied"}
+        for fact in result.facts:
+            fact["quantized"] = fact["layer"] in qat_applied
+    result.keras_model = current
+    return result
+
+
+def _cache_key(model: LoadedModel, config: Config, *, upto: int) -> str:
+    """Hash of what step `upto` depends on: the model file, data settings, steps 0..upto, seed."""
+    digest = hashlib.sha256()
+    digest.update(__version__.encode())
+    digest.update(_file_digest(model.path).encode())
+    digest.update(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True).encode())
+    digest.update(json.dumps([s.model_dump(mode="json") for s in config.recipe[:upto + 1]], sort_keys=True).encode())
+    digest.update(str(config.build.seed).encode())
+    return digest.hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()

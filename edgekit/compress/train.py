@@ -1,0 +1,106 @@
+"""Fine-tuning for one recipe step: progress per epoch, a checkpoint per epoch, resume, seed.
+
+The checkpoint folder holds a TF checkpoint (model and optimizer) and `state.json`
+(`epochs_done`, history). A run that was interrupted resumes from the last finished epoch; a
+finished step is not trained again.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.progress import Reporter
+from edgekit.recipe import StepBase
+
+
+def outputs_probabilities(model: Any) -> bool:
+    """True when the last layer ends in softmax (so the loss takes probabilities, not logits)."""
+    last = model.layers[-1]
+    inner = getattr(last, "layer", last)
+    if type(inner).__name__ == "Softmax":
+        return True
+    return str(inner.get_config().get("activation", "")) == "softmax"
+
+
+def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: np.ndarray, folder: Path, seed: int,
+              progress: Reporter, callbacks: list[Any], label: str, from_logits: bool) -> dict[str, Any]:
+    """Train `model` in place for step.epochs, checkpointing each epoch under `folder`."""
+    from edgekit.tfenv import keras, tensorflow
+
+    tf, k = tensorflow(), keras()
+    k.utils.set_random_seed(seed)
+    optimizer = k.optimizers.Adam(step.learning_rate)
+    loss = k.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
+    state = _read_state(folder)
+    if state["epochs_done"] and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        if state["epochs_done"] < step.epochs:
+            progress.say(f"  {label}: resuming after epoch {state['epochs_done']}/{step.epochs}")
+    else:
+        state = {"epochs_done": 0, "history": []}
+    if state["epochs_done"] >= step.epochs:
+        progress.say(f"  {label}: trained earlier, restored from the cache ({folder})")
+        return {**state, "resumed": True}
+    dataset = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+               .batch(step.batch_size).prefetch(tf.data.AUTOTUNE))
+    steps = int(np.ceil(len(y) / step.batch_size))
+    start_epoch = state["epochs_done"]
+    tracker = _EpochLog(k, progress=progress, label=label, epochs=step.epochs, steps=steps, folder=folder,
+                        manager=manager, state=state)
+    model.fit(dataset, epochs=step.epochs, initial_epoch=start_epoch, verbose=0, callbacks=callbacks + [tracker])
+    return {**state, "resumed": start_epoch > 0}
+
+
+def _read_state(folder: Path) -> dict[str, Any]:
+    path = folder / "state.json"
+    if not path.is_file():
+        return {"epochs_done": 0, "history": []}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {"epochs_done": 0, "history": []}
+
+
+def _EpochLog(k: Any, **kwargs: Any) -> Any:
+    class EpochLog(k.callbacks.Callback):
+        def __init__(self, *, progress: Reporter, label: str, epochs: int, steps: int, folder: Path,
+                     manager: Any, state: dict[str, Any]):
+            super().__init__()
+            self.progress, self.label, self.epochs, self.steps = progress, label, epochs, steps
+            self.folder, self.manager, self.state = folder, manager, state
+            self._bar = None
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.started = time.perf_counter()
+            self._cm = self.progress.bar(f"{self.label} epoch {epoch + 1}/{self.epochs}", self.steps)
+            self._advance = self._cm.__enter__()
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            self._advance(1)
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self._cm.__exit__(None, None, None)
+            seconds = time.perf_counter() - self.started
+            logs = logs or {}
+            self.manager.save()
+            self.state["epochs_done"] = epoch + 1
+            self.state["history"].append({"epoch": epoch + 1, "loss": round(float(logs.get("loss", 0)), 5),
+                                          "accuracy": round(float(logs.get("accuracy", 0)), 5),
+                                          "seconds": round(seconds, 1)})
+            tmp = self.folder / "state.json.tmp"
+            tmp.write_text(json.dumps(self.state, indent=2))
+            tmp.replace(self.folder / "state.json")
+            left = (self.epochs - epoch - 1) * seconds
+            self.progress.say(f"  {self.label} epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', 0):.4f}, "
+                              f"train acc {100 * logs.get('accuracy', 0):.2f} % ({seconds:.0f} s"
+                              + (f", about {left / 60:.1f} min left)" if left > 0 else ")"))
+
+    return EpochLog(**kwargs)
