@@ -148,3 +148,29 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and "edgekit 0.1.0" in capsys.readouterr().out
+
+
+def test_build_with_recipe_reports_steps_coverage_and_artifact_structure(tmp_path, tiny_model_path):
+    recipe = ('[[recipe]]\nstep = "prune"\nfinal_sparsity = 0.5\nschedule = "constant"\nepochs = 1\nfrequency = 5\n'
+              '[[recipe]]\nstep = "qat"\nepochs = 1\n')
+    config = write_config(tmp_path, tiny_model_path, precisions=("int8",))
+    config.write_text(recipe + config.read_text().replace("calibration_samples = 64", "calibration_samples = 64\ntrain_samples = 600"))
+    assert main(["build", "--config", str(config), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [s["step"] for s in report["recipe"]["steps"]] == ["prune", "qat"]
+    assert report["recipe"]["quantization"] == "PQAT"
+    by_type = {(e["type"], e["status"]) for e in report["recipe"]["coverage"]["prune"]}
+    assert by_type == {("Conv2D", "applied"), ("Dense", "applied"), ("BatchNormalization", "not_applicable")}
+    pruned = [layer for layer in report["recipe"]["layers"] if layer["pruned"]]
+    assert pruned and all(layer["quantized"] for layer in pruned)
+    artifact = report["artifacts"][0]
+    biggest = max(artifact["structure"]["weights"], key=lambda w: w["elements"])
+    assert biggest["sparsity"] >= 0.45 and biggest["dtype"] == "int8"
+    assert (tmp_path / ".edgekit-cache").is_dir()
+
+
+def test_qat_recipe_with_float_precisions_is_a_config_error(tmp_path, tiny_model_path, capsys):
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp16", "int8"))
+    config.write_text('[[recipe]]\nstep = "qat"\n' + config.read_text())
+    assert main(["build", "--config", str(config)]) == 2
+    assert "cannot be built from a QAT-trained model" in capsys.readouterr().err
