@@ -28,6 +28,13 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
+    search = sub.add_parser("search", help="find the smallest distilled student that meets the budgets",
+                            epilog=EXIT_CODES)
+    search.add_argument("--config", "-c", type=Path, default=Path("edgekit.toml"), help="config file with [search]")
+    search.add_argument("--target", "-t", default="android", help="target whose budgets drive the search (android)")
+    search.add_argument("--out", "-o", type=Path, help="output folder (default: build.out from the config)")
+    search.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
     check = sub.add_parser("check", help="re-evaluate the budgets of an existing report (no TensorFlow)",
                            epilog=EXIT_CODES)
     check.add_argument("report", type=Path, help="report.json written by edgekit build")
@@ -46,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_build(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "search":
+            return cmd_search(args)
         if args.command == "init":
             return cmd_init(args)
         parser().print_help()
@@ -82,6 +91,25 @@ def cmd_build(args: argparse.Namespace) -> int:
     report = build(config, target=args.target, progress=Reporter(quiet=args.quiet))
     print_summary(report, out=config.build.out)
     return EXIT_OK if report["passed"] else EXIT_BUDGET
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from edgekit.config import load_config
+
+    config = load_config(args.config)
+    if args.target != "android" or config.targets.android is None:
+        raise ConfigError(f"search drives the android target's budgets; got --target {args.target}",
+                          hint="add [targets.android] with budgets and run with --target android")
+    if args.out is not None:
+        config.build.out = args.out.resolve()
+    from edgekit.progress import Reporter
+    from edgekit.search import finish_search, run_search
+
+    result = run_search(config, progress=Reporter(quiet=args.quiet))
+    finish_search(result, config.build.out)
+    print(f"search: winner {result['winner'] or 'none (no finalist met every budget)'}; "
+          f"{config.build.out / 'search.md'} has the Pareto table")
+    return EXIT_OK if result["winner"] else EXIT_BUDGET
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgekit.errors import ConfigError, InputError
-from edgekit.recipe import Step, check_order
+from edgekit.recipe import SearchSection, Step, check_order
 from edgekit.units import parse_duration_ms, parse_size
 
 DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -133,6 +133,7 @@ class Config(Strict):
     recipe: list[Step] = Field(default_factory=list, json_schema_extra={"example": '[[recipe]] with step = "prune"'})
     targets: TargetsSection = Field(json_schema_extra={"example": "[targets.android]"})
     build: BuildSection = Field(default_factory=BuildSection, json_schema_extra={"example": "[build]"})
+    search: Optional[SearchSection] = Field(None, json_schema_extra={"example": "[search]"})
 
     @field_validator("recipe")
     @classmethod
@@ -208,6 +209,9 @@ def resolve_paths(config: Config, *, base: Path) -> Config:
     config.dataset.path = absolute(config.dataset.path)
     config.build.out = absolute(config.build.out)
     config.build.cache = absolute(config.build.cache)
+    for step in config.recipe:
+        if getattr(step, "student_path", None):
+            step.student_path = str(absolute(Path(step.student_path)))
     return config
 
 

@@ -100,7 +100,7 @@ def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy:
     from edgekit.models import LoadedModel
 
     result = apply_recipe(model, config, progress=progress)
-    converted = LoadedModel(path=model.path, format=model.format, params=model.params, input_shape=model.input_shape,
+    converted = LoadedModel(path=model.path, format=model.format, params=result.params, input_shape=model.input_shape,
                             output_shape=model.output_shape, keras_model=result.keras_model, notes=model.notes)
     with progress.stage("compressed model evaluated"):
         compressed_accuracy = accuracy(converted.predict(evaluation.x), evaluation.y)

@@ -20,6 +20,7 @@ class StepBase(BaseModel):
     layer_types: list[str] = Field(default_factory=list, json_schema_extra={"example": 'layer_types = ["Conv2D", "Dense"]'})
     exclude: list[str] = Field(default_factory=list, json_schema_extra={"example": 'exclude = ["probs"]'})
     strict: bool = Field(False, json_schema_extra={"example": "strict = true  # unsupported layers become errors"})
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", json_schema_extra={"example": 'lr_schedule = "cosine"'})
 
 
 class PruneStep(StepBase):
@@ -59,17 +60,52 @@ class QatStep(StepBase):
     step: Literal["qat"]
 
 
-Step = Annotated[Union[PruneStep, ClusterStep, QatStep], Field(discriminator="step")]
-STEP_NAMES = ("prune", "cluster", "qat")
+class DistillStep(StepBase):
+    """Train a MobileNet-style student (or a given student file) on the teacher's soft outputs."""
+
+    step: Literal["distill"]
+    epochs: int = Field(15, ge=0, json_schema_extra={"example": "epochs = 15"})
+    learning_rate: float = Field(3e-3, gt=0, json_schema_extra={"example": "learning_rate = 3e-3"})
+    lr_schedule: Literal["constant", "cosine"] = Field("cosine", json_schema_extra={"example": 'lr_schedule = "cosine"'})
+    alpha: float = Field(0.5, gt=0, le=4, json_schema_extra={"example": "alpha = 0.5  # width multiplier"})
+    depth: int = Field(4, ge=1, le=12, json_schema_extra={"example": "depth = 4"})
+    resolution: Optional[int] = Field(None, ge=8, json_schema_extra={"example": "resolution = 24  # resized inside the model"})
+    block: Literal["separable", "inverted"] = Field("separable", json_schema_extra={"example": 'block = "inverted"'})
+    student_path: Optional[str] = Field(None, json_schema_extra={"example": 'student_path = "student.keras"'})
+    temperature: float = Field(4.0, gt=0, json_schema_extra={"example": "temperature = 4.0"})
+    soft_weight: float = Field(0.9, ge=0, le=1, json_schema_extra={"example": "soft_weight = 0.9  # 0 = labels only"})
+    hint_layers: Optional[tuple[str, str]] = Field(
+        None, json_schema_extra={"example": 'hint_layers = ["re_lu_3", "block3_pw_relu6"]  # teacher, student'})
+    hint_weight: float = Field(0.1, ge=0, json_schema_extra={"example": "hint_weight = 0.1"})
+
+
+Step = Annotated[Union[DistillStep, PruneStep, ClusterStep, QatStep], Field(discriminator="step")]
+STEP_NAMES = ("distill", "prune", "cluster", "qat")
 
 
 def check_order(steps: list[StepBase]) -> None:
-    """Each step at most once, in the order prune -> cluster -> qat (what TFMOT can preserve)."""
+    """Each step at most once, in the order distill -> prune -> cluster -> qat (what TFMOT can preserve)."""
     names = [s.step for s in steps]  # type: ignore[attr-defined]
     for name in set(names):
         if names.count(name) > 1:
             raise ValueError(f"recipe lists step {name!r} twice; combine its settings into one step")
     ranks = [STEP_NAMES.index(n) for n in names]
     if ranks != sorted(ranks):
-        raise ValueError(f"recipe order {' -> '.join(names)} is not supported; use prune -> cluster -> qat "
+        raise ValueError(f"recipe order {' -> '.join(names)} is not supported; use distill -> prune -> cluster -> qat "
                          "(each later step preserves the earlier ones' structure)")
+
+
+class SearchSection(BaseModel):
+    """`[search]`: the student space and the successive-halving schedule of `edgekit search`."""
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    alphas: list[float] = Field([0.25, 0.35, 0.5, 0.75], json_schema_extra={"example": "alphas = [0.25, 0.5]"})
+    resolutions: list[int] = Field([0], json_schema_extra={"example": "resolutions = [0, 24]  # 0: the data's own"})
+    depths: list[int] = Field([4], json_schema_extra={"example": "depths = [3, 4]"})
+    blocks: list[Literal["separable", "inverted"]] = Field(["separable"], json_schema_extra={"example": 'blocks = ["separable", "inverted"]'})
+    proxy_epochs: int = Field(1, ge=1, json_schema_extra={"example": "proxy_epochs = 1"})
+    proxy_samples: int = Field(12000, ge=100, json_schema_extra={"example": "proxy_samples = 12000"})
+    validation_samples: int = Field(5000, ge=100, json_schema_extra={"example": "validation_samples = 5000"})
+    eta: int = Field(2, ge=2, json_schema_extra={"example": "eta = 2"})
+    finalists: int = Field(2, ge=1, json_schema_extra={"example": "finalists = 2"})
+    final_epochs: int = Field(15, ge=1, json_schema_extra={"example": "final_epochs = 15"})

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from edgekit.compress import steps as ops
-from edgekit.compress.train import fine_tune
+from edgekit.compress.train import classifier_loss, fine_tune
 from edgekit.converters import tflite
 from edgekit.errors import UnsupportedModelError
 from edgekit.models import LoadedModel
@@ -27,7 +27,12 @@ def small_model(k, *, extra=None):
 def train(model, step, data, folder, callbacks=()):
     x, y = data
     return fine_tune(model, step, x=x[:1000], y=y[:1000], folder=folder, seed=0, progress=QUIET,
-                     callbacks=list(callbacks), label=step.step, from_logits=False)
+                     callbacks=list(callbacks), label=step.step, **loss_and_metrics())
+
+
+def loss_and_metrics():
+    loss, metrics = classifier_loss(from_logits=False)
+    return {"loss": loss, "metrics": metrics}
 
 
 def artifact(model, data, precision="int8"):

@@ -16,7 +16,7 @@ from typing import Any
 from edgekit import __version__
 from edgekit.compress import steps as ops
 from edgekit.compress.facts import layer_facts
-from edgekit.compress.train import fine_tune, outputs_probabilities
+from edgekit.compress.train import classifier_loss, fine_tune, outputs_probabilities
 from edgekit.config import Config
 from edgekit.data import load_split
 from edgekit.errors import UnsupportedModelError
@@ -31,6 +31,7 @@ class Compressed:
     coverage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
     quantization: str | None = None  # "QAT", "PQAT", "CQAT", "PCQAT" when the model is QAT-trained
+    params: int = 0  # parameters of the compressed model (the student's after distillation)
 
 
 def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> Compressed:
@@ -41,7 +42,8 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
     with progress.stage(f"training data loaded ({data.train_split})"):
         train = load_split(data, data.train_split, limit=data.train_samples, seed=config.build.seed)
     current = model.keras_model
-    from_logits = not outputs_probabilities(current)  # decided on the original: wrappers hide activations
+    # decided on the original model: wrappers hide activations
+    loss, metrics = classifier_loss(from_logits=not outputs_probabilities(current))
     result = Compressed(keras_model=current)
     done: list[str] = []
     for index, step in enumerate(config.recipe):
@@ -49,12 +51,29 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
         folder = config.build.cache / f"{index}-{step.step}-{_cache_key(model, config, upto=index)}"
         started = time.perf_counter()
         total = step.epochs * -(-len(train) // step.batch_size)
+        if step.step == "distill":
+            from edgekit.compress import distill
+
+            with progress.stage(f"{label}: teacher outputs on {len(train):,} training images"):
+                plan = distill.setup(current, step, x=train.x, y=train.y, seed=config.build.seed + index)
+            progress.say(f"  {label}: student {plan.description['student']} ({plan.description['params']:,} parameters)")
+            history = fine_tune(plan.train_model, step, x=train.x, y=plan.targets, folder=folder,
+                                seed=config.build.seed + index, progress=progress, callbacks=[], label=label,
+                                loss=plan.loss, metrics=plan.metrics, loss_weights=plan.loss_weights)
+            current = plan.student
+            loss, metrics = classifier_loss(from_logits=not outputs_probabilities(current))
+            result.steps.append({"step": "distill", "settings": step.model_dump(mode="json"), **plan.description,
+                                 "seconds": round(time.perf_counter() - started, 1), "cache": str(folder),
+                                 "resumed": history.get("resumed", False), "history": history.get("history", [])})
+            done.append("distill")
+            continue
         if step.step == "prune":
             wrapped, coverage, callbacks = ops.apply_prune(current, step, total_steps=total)
         elif step.step == "cluster":
             wrapped, coverage, callbacks = ops.apply_cluster(current, step, after_prune="prune" in done)
         else:
             result.facts = layer_facts(current, {**result.coverage})  # structure before QAT
+            result.params = int(current.count_params())
             wrapped, coverage, name = ops.apply_qat(current, step, after_prune="prune" in done,
                                                    after_cluster="cluster" in done)
             callbacks, result.quantization = [], name
@@ -63,7 +82,7 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
         skipped = [e["layer"] for e in coverage if e["status"] == "skipped"]
         progress.say(f"  {label}: {applied} layers wrapped" + (f", left as they are: {', '.join(skipped)}" if skipped else ""))
         history = fine_tune(wrapped, step, x=train.x, y=train.y, folder=folder, seed=config.build.seed + index,
-                            progress=progress, callbacks=callbacks, label=label, from_logits=from_logits)
+                            progress=progress, callbacks=callbacks, label=label, loss=loss, metrics=metrics)
         if step.step == "prune":
             current = ops.strip_prune(wrapped)
         elif step.step == "cluster":
@@ -82,6 +101,7 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
         for fact in result.facts:
             fact["quantized"] = fact["layer"] in qat_applied
     result.keras_model = current
+    result.params = result.params or int(current.count_params())
     return result
 
 

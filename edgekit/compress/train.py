@@ -26,16 +26,29 @@ def outputs_probabilities(model: Any) -> bool:
     return str(inner.get_config().get("activation", "")) == "softmax"
 
 
-def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: np.ndarray, folder: Path, seed: int,
-              progress: Reporter, callbacks: list[Any], label: str, from_logits: bool) -> dict[str, Any]:
-    """Train `model` in place for step.epochs, checkpointing each epoch under `folder`."""
+def classifier_loss(*, from_logits: bool) -> tuple[Any, list[Any]]:
+    from edgekit.tfenv import keras
+
+    return keras().losses.SparseCategoricalCrossentropy(from_logits=from_logits), ["accuracy"]
+
+
+def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path, seed: int, progress: Reporter,
+              callbacks: list[Any], label: str, loss: Any, metrics: list[Any],
+              loss_weights: list[float] | None = None) -> dict[str, Any]:
+    """Train `model` in place for step.epochs, checkpointing each epoch under `folder`.
+
+    `metrics[0]` is reported as the epoch's "accuracy"; `y` may be an array or a tuple of arrays.
+    """
     from edgekit.tfenv import keras, tensorflow
 
     tf, k = tensorflow(), keras()
     k.utils.set_random_seed(seed)
-    optimizer = k.optimizers.Adam(step.learning_rate)
-    loss = k.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    steps = int(np.ceil(len(x) / step.batch_size))
+    rate: Any = step.learning_rate
+    if step.lr_schedule == "cosine":
+        rate = k.optimizers.schedules.CosineDecay(step.learning_rate, decay_steps=max(1, step.epochs * steps), alpha=0.01)
+    optimizer = k.optimizers.Adam(rate)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights)
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
@@ -49,9 +62,8 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: np.ndarray, folde
     if state["epochs_done"] >= step.epochs:
         progress.say(f"  {label}: trained earlier, restored from the cache ({folder})")
         return {**state, "resumed": True}
-    dataset = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    dataset = (tf.data.Dataset.from_tensor_slices((x, tuple(y) if isinstance(y, (tuple, list)) else y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
                .batch(step.batch_size).prefetch(tf.data.AUTOTUNE))
-    steps = int(np.ceil(len(y) / step.batch_size))
     start_epoch = state["epochs_done"]
     tracker = _EpochLog(k, progress=progress, label=label, epochs=step.epochs, steps=steps, folder=folder,
                         manager=manager, state=state)
@@ -89,7 +101,7 @@ def _EpochLog(k: Any, **kwargs: Any) -> Any:
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             self._cm.__exit__(None, None, None)
             seconds = time.perf_counter() - self.started
-            logs = logs or {}
+            logs = {key.split("_", 1)[-1] if key.endswith("accuracy") else key: value for key, value in (logs or {}).items()}
             self.manager.save()
             self.state["epochs_done"] = epoch + 1
             self.state["history"].append({"epoch": epoch + 1, "loss": round(float(logs.get("loss", 0)), 5),

@@ -1,0 +1,204 @@
+"""Budget-driven student search: the smallest MobileNet-style student that meets the goal.
+
+1. Free rung: every candidate (alpha x resolution x depth x block) is built untrained, converted
+   to int8 and timed on the host; size, download and latency budgets drop candidates before any
+   training (sizes and latency do not depend on the weights' values).
+2. Successive halving: the rest are distilled for `proxy_epochs` on `proxy_samples` training
+   images, scored on a validation slice held out from the training split (the test split is
+   never used for choosing); the best 1/eta go on with eta times the epochs, resuming their
+   checkpoints, until `finalists` remain.
+3. Finalists are built for real (`edgekit build` with a distill step and the config's other
+   recipe steps); the winner is the most accurate one that meets every budget.
+
+Everything is cached under `build.cache`, so an interrupted search resumes.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from edgekit.compress.students import StudentSpec
+from edgekit.progress import Reporter
+from edgekit.recipe import SearchSection
+
+
+def candidates(settings: SearchSection) -> list[StudentSpec]:
+    return [StudentSpec(alpha=a, depth=d, resolution=r or None, block=b)  # type: ignore[arg-type]
+            for b, d, r, a in itertools.product(settings.blocks, settings.depths, settings.resolutions, settings.alphas)]
+
+
+def run_search(config: Any, *, progress: Reporter) -> dict[str, Any]:
+    from edgekit.data import load_split
+    from edgekit.models import load_model
+
+    settings: SearchSection = config.search or SearchSection()
+    android = config.targets.android
+    budgets = android.budgets
+    started = time.perf_counter()
+    teacher = load_model(config.model.path, allow_unsafe=config.model.allow_unsafe)
+    data = config.dataset
+    train = load_split(data, data.train_split, limit=data.train_samples, seed=config.build.seed)
+    order = np.random.default_rng(config.build.seed).permutation(len(train))
+    val_index, proxy_index = order[:settings.validation_samples], order[settings.validation_samples:][:settings.proxy_samples]
+    calibration = train.x[proxy_index[:128]]
+    cache = config.build.cache / "search"
+    rows = [_measure(spec, teacher.keras_model, calibration, budgets) for spec in candidates(settings)]
+    progress.say(f"  search: {len(rows)} candidates, {sum(r['feasible'] for r in rows)} fit the size/latency budgets")
+    alive = sorted([r for r in rows if r["feasible"]], key=lambda r: r["bytes"])
+    epochs = settings.proxy_epochs
+    while alive:
+        for row in alive:
+            row.setdefault("proxy", []).append(_proxy_round(row, teacher.keras_model, train, proxy_index, val_index,
+                                                            epochs=epochs, cache=cache, config=config, progress=progress))
+        alive.sort(key=lambda r: -r["proxy"][-1]["accuracy"])
+        if len(alive) <= settings.finalists:
+            break
+        alive = alive[:max(settings.finalists, math.ceil(len(alive) / settings.eta))]
+        epochs *= settings.eta
+    for row in alive:
+        row["final"] = _final_build(row, config, settings, progress)
+    winner = _winner(rows)
+    return {
+        "candidates": rows,
+        "pareto": pareto_front(rows),
+        "winner": winner["name"] if winner else None,
+        "cost": {"seconds": round(time.perf_counter() - started, 1),
+                 "proxy_epochs": sum(p["epochs_trained"] for r in rows for p in r.get("proxy", [])),
+                 "final_builds": sum(1 for r in rows if "final" in r)},
+    }
+
+
+def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: Any) -> dict[str, Any]:
+    """Size, gzip and host latency of the untrained student's int8 artifact: free, no training."""
+    from edgekit.compress.students import build_student
+    from edgekit.converters import tflite
+    from edgekit.measure import gzip_size
+    from edgekit.models import LoadedModel
+    from edgekit.profile.host import profile_tflite
+
+    student = build_student(spec, input_shape=tuple(teacher.input_shape[1:]), classes=int(teacher.output_shape[-1]))
+    loaded = LoadedModel(path=Path(spec.name()), format="keras", params=int(student.count_params()),
+                         input_shape=student.input_shape, output_shape=student.output_shape, keras_model=student)
+    data = tflite.convert(loaded, "int8", calibration=calibration)
+    latency = profile_tflite(data, calibration, runs=50, warmup=5)
+    row = {"name": spec.name(), "spec": spec.__dict__, "params": loaded.params, "bytes": len(data),
+           "gzip_bytes": gzip_size(data), "p50_ms": latency["p50_ms"]}
+    reasons = []
+    if budgets.max_size is not None and row["bytes"] > budgets.max_size:
+        reasons.append("max_size")
+    if budgets.max_download is not None and row["gzip_bytes"] > budgets.max_download:
+        reasons.append("max_download")
+    if budgets.max_latency_p50 is not None and row["p50_ms"] > budgets.max_latency_p50:
+        reasons.append("max_latency_p50")
+    row["feasible"], row["over_budget"] = not reasons, reasons
+    return row
+
+
+def _proxy_round(row: dict[str, Any], teacher: Any, train: Any, proxy_index: np.ndarray, val_index: np.ndarray, *,
+                 epochs: int, cache: Path, config: Any, progress: Reporter) -> dict[str, Any]:
+    from edgekit.compress import distill
+    from edgekit.compress.train import fine_tune
+    from edgekit.recipe import DistillStep
+
+    spec = row["spec"]
+    step = DistillStep(step="distill", alpha=spec["alpha"], depth=spec["depth"], resolution=spec["resolution"],
+                       block=spec["block"], epochs=epochs, lr_schedule="constant", learning_rate=2e-3)
+    x, y = train.x[proxy_index], train.y[proxy_index]
+    plan = distill.setup(teacher, step, x=x, y=y, seed=config.build.seed)
+    start = time.perf_counter()
+    state = fine_tune(plan.train_model, step, x=x, y=plan.targets, folder=cache / row["name"], seed=config.build.seed,
+                      progress=progress, callbacks=[], label=f"search {row['name']}", loss=plan.loss,
+                      metrics=plan.metrics, loss_weights=plan.loss_weights)
+    predictions = plan.student.predict(train.x[val_index], batch_size=512, verbose=0)
+    accuracy = float(np.mean(predictions.argmax(-1) == train.y[val_index]))
+    progress.say(f"  search {row['name']}: {epochs} proxy epochs -> validation accuracy {100 * accuracy:.2f} %")
+    trained = len(state.get("history", []))
+    return {"epochs": epochs, "accuracy": round(accuracy, 5), "epochs_trained": trained,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _final_build(row: dict[str, Any], config: Any, settings: SearchSection, progress: Reporter) -> dict[str, Any]:
+    from edgekit.pipeline import build
+    from edgekit.recipe import DistillStep
+
+    spec = row["spec"]
+    final = config.model_copy(deep=True)
+    final.recipe = [DistillStep(step="distill", alpha=spec["alpha"], depth=spec["depth"], resolution=spec["resolution"],
+                                block=spec["block"], epochs=settings.final_epochs)] + \
+        [s for s in config.recipe if s.step != "distill"]
+    final.targets.android.precisions = ["int8"]
+    final.targets.android.ship = None
+    final.build.out = config.build.out / "candidates" / row["name"]
+    progress.say(f"  search: final build of {row['name']} ({settings.final_epochs} epochs)")
+    report = build(final, target="android", progress=progress)
+    artifact = report["artifacts"][0]
+    return {"accuracy": artifact["accuracy"], "accuracy_drop": artifact["accuracy_drop"], "bytes": artifact["bytes"],
+            "gzip_bytes": artifact["gzip_bytes"], "p50_ms": artifact["latency"][0]["p50_ms"],
+            "passed": report["passed"], "report": str(final.build.out / "report.json")}
+
+
+def _winner(rows: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    built = [r for r in rows if "final" in r]
+    passing = [r for r in built if r["final"]["passed"]]
+    pool = passing or []
+    return max(pool, key=lambda r: r["final"]["accuracy"]) if pool else None
+
+
+def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Candidates no other candidate beats on both gzip bytes and accuracy (best accuracy known)."""
+    points = []
+    for r in rows:
+        accuracy = r["final"]["accuracy"] if "final" in r else (r["proxy"][-1]["accuracy"] if r.get("proxy") else None)
+        if accuracy is None:
+            continue
+        gzip_bytes = r["final"]["gzip_bytes"] if "final" in r else r["gzip_bytes"]
+        points.append({"name": r["name"], "gzip_bytes": gzip_bytes, "accuracy": accuracy, "p50_ms": r["p50_ms"],
+                       "measured_on": "test (final build)" if "final" in r else "validation (proxy)"})
+    front = [p for p in points if not any(q["gzip_bytes"] <= p["gzip_bytes"] and q["accuracy"] >= p["accuracy"]
+                                          and q != p for q in points)]
+    return sorted(front, key=lambda p: p["gzip_bytes"])
+
+
+def finish_search(result: dict[str, Any], out: Path) -> None:
+    """search.json + search.md; the winner's report, with the search embedded, as out/report.*"""
+    from edgekit.report import write_json
+    from edgekit.report.markdown import render
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "search.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = search_markdown(result)
+    (out / "search.md").write_text(table)
+    winner = next((r for r in result["candidates"] if r["name"] == result["winner"]), None)
+    if winner is not None:
+        report = json.loads(Path(winner["final"]["report"]).read_text())
+        report["search"] = result
+        for artifact in report["artifacts"]:
+            artifact["path"] = f"candidates/{winner['name']}/{artifact['path']}"
+        write_json(report, out / "report.json")
+        (out / "report.md").write_text(render(report) + "\n" + table.replace("# edgekit student search", "## Student search"))
+
+
+def search_markdown(result: dict[str, Any]) -> str:
+    lines = ["# edgekit student search", "", f"Winner: **{result['winner'] or 'none met every budget'}** · "
+             f"cost {result['cost']['seconds'] / 60:.1f} min, {result['cost']['proxy_epochs']} proxy epochs, "
+             f"{result['cost']['final_builds']} final builds", "",
+             "## Pareto front (gzip bytes vs accuracy)", "", "| student | gzip bytes | accuracy | host p50 | measured on |",
+             "|---|---:|---:|---:|---|"]
+    lines += [f"| {p['name']} | {p['gzip_bytes']:,} | {100 * p['accuracy']:.2f} % | {p['p50_ms']:.3f} ms | {p['measured_on']} |"
+              for p in result["pareto"]]
+    lines += ["", "## All candidates", "", "| student | params | int8 bytes | gzip | host p50 | budgets | proxy accuracy | final |",
+              "|---|---:|---:|---:|---:|---|---|---|"]
+    for r in result["candidates"]:
+        proxy = ", ".join(f"{100 * p['accuracy']:.1f} % ({p['epochs']} ep)" for p in r.get("proxy", [])) or "—"
+        final = (f"{100 * r['final']['accuracy']:.2f} % · {'pass' if r['final']['passed'] else 'FAIL'}"
+                 if "final" in r else "—")
+        fits = "fits" if r["feasible"] else "over " + ", ".join(r["over_budget"])
+        lines.append(f"| {r['name']} | {r['params']:,} | {r['bytes']:,} | {r['gzip_bytes']:,} | {r['p50_ms']:.3f} ms | "
+                     f"{fits} | {proxy} | {final} |")
+    return "\n".join(lines) + "\n"
