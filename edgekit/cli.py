@@ -104,6 +104,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         config.build.out = args.out.resolve()
     from edgekit.progress import Reporter
     from edgekit.search import finish_search, run_search
+    from edgekit.staging import check_output_dir
+
+    check_output_dir(config.build.out)
 
     result = run_search(config, progress=Reporter(quiet=args.quiet))
     finish_search(result, config.build.out)

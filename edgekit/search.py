@@ -24,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from edgekit.compress.students import StudentSpec
+from edgekit.errors import UnsupportedModelError
 from edgekit.progress import Reporter
 from edgekit.recipe import SearchSection
 
@@ -42,12 +43,15 @@ def run_search(config: Any, *, progress: Reporter) -> dict[str, Any]:
     budgets = android.budgets
     started = time.perf_counter()
     teacher = load_model(config.model.path, allow_unsafe=config.model.allow_unsafe)
+    if teacher.keras_model is None:
+        raise UnsupportedModelError(f"{teacher.path.name}: the search distills from a Keras teacher, not a {teacher.format}",
+                                    hint="pass the teacher as a .keras or .h5 file")
     data = config.dataset
     train = load_split(data, data.train_split, limit=data.train_samples, seed=config.build.seed)
     order = np.random.default_rng(config.build.seed).permutation(len(train))
     val_index, proxy_index = order[:settings.validation_samples], order[settings.validation_samples:][:settings.proxy_samples]
     calibration = train.x[proxy_index[:128]]
-    cache = config.build.cache / "search"
+    cache = config.build.cache / f"search-{_search_key(config, settings)}"
     rows = [_measure(spec, teacher.keras_model, calibration, budgets) for spec in candidates(settings)]
     progress.say(f"  search: {len(rows)} candidates, {sum(r['feasible'] for r in rows)} fit the size/latency budgets")
     alive = sorted([r for r in rows if r["feasible"]], key=lambda r: r["bytes"])
@@ -83,6 +87,7 @@ def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: 
     from edgekit.profile.host import profile_tflite
 
     student = build_student(spec, input_shape=tuple(teacher.input_shape[1:]), classes=int(teacher.output_shape[-1]))
+    _like_trained(student)
     loaded = LoadedModel(path=Path(spec.name()), format="keras", params=int(student.count_params()),
                          input_shape=student.input_shape, output_shape=student.output_shape, keras_model=student)
     data = tflite.convert(loaded, "int8", calibration=calibration)
@@ -100,6 +105,23 @@ def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: 
     return row
 
 
+def _like_trained(model: Any, seed: int = 0) -> None:
+    """Give every weight distinct non-zero values, as training would.
+
+    Fresh models have all-zero biases and identity BatchNorm statistics; the converter elides or
+    deduplicates such constant buffers, so an untrained artifact would look smaller than the
+    trained one. Sizes and latency then depend only on shapes, as they do after training.
+    """
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = layer.get_weights()
+        if values:
+            noisy = [v + rng.normal(0.0, 0.05, v.shape).astype(v.dtype) for v in values]
+            if type(layer).__name__ == "BatchNormalization":
+                noisy[-1] = np.abs(noisy[-1]) + 0.5  # moving variance stays positive
+            layer.set_weights(noisy)
+
+
 def _proxy_round(row: dict[str, Any], teacher: Any, train: Any, proxy_index: np.ndarray, val_index: np.ndarray, *,
                  epochs: int, cache: Path, config: Any, progress: Reporter) -> dict[str, Any]:
     from edgekit.compress import distill
@@ -107,6 +129,7 @@ def _proxy_round(row: dict[str, Any], teacher: Any, train: Any, proxy_index: np.
     from edgekit.recipe import DistillStep
 
     spec = row["spec"]
+    before = row["proxy"][-1]["epochs"] if row.get("proxy") else 0
     step = DistillStep(step="distill", alpha=spec["alpha"], depth=spec["depth"], resolution=spec["resolution"],
                        block=spec["block"], epochs=epochs, lr_schedule="constant", learning_rate=2e-3)
     x, y = train.x[proxy_index], train.y[proxy_index]
@@ -118,8 +141,8 @@ def _proxy_round(row: dict[str, Any], teacher: Any, train: Any, proxy_index: np.
     predictions = plan.student.predict(train.x[val_index], batch_size=512, verbose=0)
     accuracy = float(np.mean(predictions.argmax(-1) == train.y[val_index]))
     progress.say(f"  search {row['name']}: {epochs} proxy epochs -> validation accuracy {100 * accuracy:.2f} %")
-    trained = len(state.get("history", []))
-    return {"epochs": epochs, "accuracy": round(accuracy, 5), "epochs_trained": trained,
+    return {"epochs": epochs, "accuracy": round(accuracy, 5), "epochs_trained": epochs - before,
+            "resumed": bool(state.get("resumed")),
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -141,6 +164,19 @@ def _final_build(row: dict[str, Any], config: Any, settings: SearchSection, prog
     return {"accuracy": artifact["accuracy"], "accuracy_drop": artifact["accuracy_drop"], "bytes": artifact["bytes"],
             "gzip_bytes": artifact["gzip_bytes"], "p50_ms": artifact["latency"][0]["p50_ms"],
             "passed": report["passed"], "report": str(final.build.out / "report.json")}
+
+
+def _search_key(config: Any, settings: SearchSection) -> str:
+    """Proxy checkpoints depend on the teacher file, the data settings, the search settings and the seed."""
+    import hashlib
+
+    from edgekit.compress.run import file_digest
+
+    digest = hashlib.sha256(file_digest(config.model.path).encode())
+    digest.update(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True).encode())
+    digest.update(json.dumps({"proxy_samples": settings.proxy_samples, "validation_samples": settings.validation_samples,
+                              "seed": config.build.seed}, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def _winner(rows: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
@@ -170,7 +206,10 @@ def finish_search(result: dict[str, Any], out: Path) -> None:
     from edgekit.report import write_json
     from edgekit.report.markdown import render
 
+    from edgekit.staging import MARKER
+
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by edgekit; this folder is replaced on each build\n")
     (out / "search.json").write_text(json.dumps(result, indent=2) + "\n")
     table = search_markdown(result)
     (out / "search.md").write_text(table)

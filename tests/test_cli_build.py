@@ -174,3 +174,28 @@ def test_qat_recipe_with_float_precisions_is_a_config_error(tmp_path, tiny_model
     config.write_text('[[recipe]]\nstep = "qat"\n' + config.read_text())
     assert main(["build", "--config", str(config)]) == 2
     assert "cannot be built from a QAT-trained model" in capsys.readouterr().err
+
+
+def test_keras3_file_builds_for_android_with_a_recipe_and_reports_the_rebuild(tmp_path, fashion_subset):
+    import keras  # Keras 3, independent of tf_keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+                              keras.layers.BatchNormalization(momentum=0.8), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(*fashion_subset, epochs=2, batch_size=64, verbose=0)
+    model.save(tmp_path / "k3.keras")
+    weak_model_tolerance = "parity = { int8 = { max_abs_error = 0.5, min_top1_agreement = 0.9 } }"
+    config = write_config(tmp_path, tmp_path / "k3.keras", precisions=("fp32", "int8"), extra=weak_model_tolerance)
+    config.write_text('[[recipe]]\nstep = "prune"\nfinal_sparsity = 0.5\nschedule = "constant"\nepochs = 1\nfrequency = 5\n'
+                      + config.read_text().replace("calibration_samples = 64", "calibration_samples = 64\ntrain_samples = 600"))
+    assert main(["build", "--config", str(config), "--target", "android", "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    rebuild = report["reference"]["rebuild"]
+    assert report["reference"]["format"] == "keras3"
+    assert rebuild["status"] == "passed" and rebuild["max_abs_error"] <= 1e-5
+    assert rebuild["source_keras_version"].startswith("3.")
+    assert report["recipe"]["steps"][0]["step"] == "prune"
+    assert all(a["parity"]["status"] == "passed" for a in report["artifacts"])
+    assert any("rebuilt as tf_keras" in note for note in report["notes"])

@@ -83,14 +83,15 @@ def test_load_saved_model_predicts_like_the_keras_model(tmp_path, keras_module, 
     assert loaded.params == model.count_params()
 
 
-def test_load_explains_keras3_files_that_tf_keras_cannot_read(tmp_path):
+def test_load_rebuilds_keras3_files_as_tf_keras_and_records_parity(tmp_path):
     path = tmp_path / "k3.keras"
     script = ("import keras; m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]); "
               f"m.save({str(path)!r})")
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True)
-    with pytest.raises(UnsupportedModelError, match="Keras 3"):
-        load_model(path)
+    loaded = load_model(path)
+    assert loaded.format == "keras3" and loaded.rebuild["status"] == "passed"
+    assert loaded.rebuild["max_abs_error"] <= 1e-5 and loaded.params == 10
 
 
 @pytest.mark.parametrize("name", ["model.tflite", "model.onnx", "model.bin"])

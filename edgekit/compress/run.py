@@ -109,14 +109,14 @@ def _cache_key(model: LoadedModel, config: Config, *, upto: int) -> str:
     """Hash of what step `upto` depends on: the model file, data settings, steps 0..upto, seed."""
     digest = hashlib.sha256()
     digest.update(__version__.encode())
-    digest.update(_file_digest(model.path).encode())
+    digest.update(file_digest(model.path).encode())
     digest.update(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True).encode())
     digest.update(json.dumps([s.model_dump(mode="json") for s in config.recipe[:upto + 1]], sort_keys=True).encode())
     digest.update(str(config.build.seed).encode())
     return digest.hexdigest()[:16]
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:

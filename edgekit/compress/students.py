@@ -45,12 +45,15 @@ def build_student(spec: StudentSpec, *, input_shape: tuple[int, ...], classes: i
     x = inputs
     if spec.resolution and spec.resolution != input_shape[0]:
         x = layers.Resizing(spec.resolution, spec.resolution, name="resize")(x)
-    x = layers.Conv2D(_width(spec, spec.base_width), 3, strides=2, padding="same", use_bias=False, name="stem")(x)
+    # MobileNets halve 224-px inputs at once; small images (Fashion-MNIST's 28 px) keep their resolution.
+    stem_stride = 2 if (spec.resolution or input_shape[0]) >= 64 else 1
+    x = layers.Conv2D(_width(spec, spec.base_width), 3, strides=stem_stride, padding="same", use_bias=False,
+                      name="stem")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU(6.0, name="stem_relu6")(x)
     channels = spec.base_width
     for index in range(spec.depth):
-        stride = 2 if index in (1, 3) else 1  # downsample twice after the stem: 28 -> 14 -> 7 -> 4
+        stride = 2 if index % 2 == 1 else 1  # downsample every other block: 28 -> 14 -> 7 -> 4
         channels = channels * 2 if stride == 2 else channels
         x = _block(layers, x, spec, index=index, filters=_width(spec, channels), stride=stride)
     x = layers.GlobalAveragePooling2D(name="pool")(x)

@@ -27,6 +27,7 @@ class LoadedModel:
     keras_model: Any = None  # tf_keras model, when the file is Keras
     call: Callable[[np.ndarray], np.ndarray] | None = None
     notes: list[str] = field(default_factory=list)
+    rebuild: dict | None = None  # Keras 3 files: how the tf_keras twin was checked against the original
 
     def predict(self, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         outputs = []
@@ -73,11 +74,7 @@ def _load_keras(path: Path, kind: str, *, allow_unsafe: bool) -> LoadedModel:
         raise InputError(f"{path.name}: {err}", hint="re-save the model with model.save('model.keras')") from None
     version = findings.keras_version or ""
     if kind == "keras" and version.startswith("3"):
-        raise UnsupportedModelError(
-            f"{path.name} was saved by Keras {version}; edgekit's pipeline runs on tf_keras (Keras 2), "
-            "which cannot read Keras 3 files",
-            hint="re-save it with tf_keras, or export a SavedModel (model.export('dir'))",
-        )
+        return _load_keras3(path, allow_unsafe=allow_unsafe)
     if findings.problems and not allow_unsafe:
         raise UnsafeModelError(f"{path.name}: refused to load: {findings.problems[0]}"
                                + (f" (+{len(findings.problems) - 1} more)" if len(findings.problems) > 1 else ""),
@@ -100,6 +97,21 @@ def _load_keras(path: Path, kind: str, *, allow_unsafe: bool) -> LoadedModel:
     return LoadedModel(path=path, format=kind, params=int(model.count_params()),
                        input_shape=tuple(model.inputs[0].shape), output_shape=tuple(model.outputs[0].shape),
                        keras_model=model, notes=notes)
+
+
+def _load_keras3(path: Path, *, allow_unsafe: bool) -> LoadedModel:
+    """Keras 3 file: rebuilt as an equivalent tf_keras model (outputs checked to 1e-5)."""
+    from edgekit.models.keras3 import rebuild_keras3
+
+    model, record = rebuild_keras3(path, allow_unsafe=allow_unsafe)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UnsupportedModelError(f"{path.name}: {len(model.inputs)} inputs / {len(model.outputs)} outputs",
+                                    hint="edgekit handles single-input, single-output classifiers")
+    note = (f"Keras {record['source_keras_version']} file rebuilt as tf_keras: max abs output difference "
+            f"{record['max_abs_error']:.2e} on {record['samples']} random inputs")
+    return LoadedModel(path=path, format="keras3", params=int(model.count_params()),
+                       input_shape=tuple(model.inputs[0].shape), output_shape=tuple(model.outputs[0].shape),
+                       keras_model=model, notes=[note], rebuild=record)
 
 
 def _load_saved_model(path: Path, *, allow_unsafe: bool) -> LoadedModel:

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from edgekit.errors import InputError, UnsafeModelError, UnsupportedModelError
-from edgekit.models.safety import scan_config
+from edgekit.models.safety import _names_keras_builtin, scan_config
 
 TOLERANCE = 1e-5
 SUPPORTED = {
@@ -40,6 +40,8 @@ REBUILD_HINT = ("use only built-in Conv/Dense/BatchNorm/pooling/merge layers, or
 
 def is_keras3_file(path: Path) -> bool:
     """True for a `.keras` archive whose metadata.json says it was saved by Keras 3."""
+    if path.suffix.lower() != ".keras":
+        return False
     try:
         with zipfile.ZipFile(path) as archive:
             metadata = json.loads(archive.read("metadata.json"))
@@ -54,15 +56,23 @@ def rebuild_keras3(path: Path, *, allow_unsafe: bool = False) -> tuple[Any, dict
 
     config, metadata, weights = _read_archive(path)
     _check_safety(config, path, allow_unsafe)
-    translated = _translate_model(config, path)
+    try:
+        translated = _translate_model(config, path)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise InputError(f"{path.name}: malformed Keras 3 config ({type(err).__name__}: {_first_line(err)})",
+                         hint="re-save the model with model.save('model.keras')") from None
     k = keras()
     try:
         model = k.models.model_from_json(json.dumps(translated))
     except Exception as err:  # noqa: BLE001 - tf_keras fails in many ways; report one line
         raise UnsupportedModelError(f"{path.name}: tf_keras could not build the translated model: {_first_line(err)}",
                                     hint=REBUILD_HINT) from None
-    with h5py.File(io.BytesIO(weights), "r") as store:
-        _load_weights(model, config, store, path)
+    try:
+        with h5py.File(io.BytesIO(weights), "r") as store:
+            _load_weights(model, config, store, path)
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path.name}: unreadable model.weights.h5 ({_first_line(err)})",
+                         hint="re-save the model with model.save('model.keras')") from None
     check = verify_rebuild(path, model)
     record = {"source_keras_version": str(metadata.get("keras_version")), "layers": _count_layers(model), **check}
     if record["status"] != "passed":
@@ -76,7 +86,11 @@ def verify_rebuild(path: Path, rebuilt: Any, *, samples: int = 8, seed: int = 0)
     """Max abs difference between the Keras 3 original and `rebuilt` on random inputs."""
     import keras as keras3
 
-    original = keras3.saving.load_model(path, compile=False, safe_mode=True)
+    try:
+        original = keras3.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:  # noqa: BLE001
+        raise UnsupportedModelError(f"{path.name}: Keras 3 could not load it for the parity check: {_first_line(err)}",
+                                    hint="check that the file loads with keras.saving.load_model") from None
     rng = np.random.default_rng(seed)
     inputs = [rng.normal(size=(samples, *_fixed_shape(t.shape, path))).astype(np.float32) for t in rebuilt.inputs]
     feed = inputs[0] if len(inputs) == 1 else inputs
@@ -107,20 +121,10 @@ def _read_archive(path: Path) -> tuple[dict, dict, bytes]:
 
 def _check_safety(config: dict, path: Path, allow_unsafe: bool) -> None:
     """Run the shared scan; Keras 3 built-ins that tf_keras lacks are not unsafe, only unsupported."""
-    problems = scan_config(_without_tensors(config)).problems
-    builtins = {node["class_name"] for node in _dicts(config) if _is_keras_builtin(node)}
-    problems = [p for p in problems
-                if not any(p == f"class {name!r} is not a built-in Keras class (custom code)" for name in builtins)]
+    problems = scan_config(_without_tensors(config), keras_builtins_unknown_to_tf_keras=True).problems
     if problems and not allow_unsafe:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         raise UnsafeModelError(f"{path.name}: refused to load: {problems[0]}{more}", hint=UNSAFE_HINT)
-
-
-def _is_keras_builtin(node: dict) -> bool:
-    module, registered = node.get("module"), node.get("registered_name")
-    return (isinstance(node.get("class_name"), str) and isinstance(module, str)
-            and (module == "keras" or module.startswith("keras."))
-            and (registered is None or registered == node["class_name"]))
 
 
 def _without_tensors(value: Any) -> Any:
@@ -139,30 +143,62 @@ def _translate_model(config: dict, path: Path) -> dict:
     if kind not in MODELS:
         raise UnsupportedModelError(f"{path.name}: top-level class {kind!r} is not Sequential or Functional",
                                     hint="save a Sequential or functional keras.Model, not a subclassed model")
-    functional = kind == "Functional"
-    out = {"name": inner.get("name"), "layers": [_translate_layer(layer, path, functional) for layer in inner["layers"]]}
-    if functional:
-        out["input_layers"] = _endpoints(inner["input_layers"], path)
-        out["output_layers"] = _endpoints(inner["output_layers"], path)
-    elif inner.get("build_input_shape") is not None:
-        out["build_input_shape"] = inner["build_input_shape"]
+    layers = inner.get("layers", [])
+    # tf_keras counts a nested model's construction as node 0, so its calls start at node 1.
+    nested = {_layer_name(layer) for layer in layers if layer.get("class_name") in MODELS}
+    out = {"name": inner.get("name"), "layers": [_translate_layer(layer, path, kind, nested) for layer in layers]}
+    if kind == "Functional":
+        out["input_layers"] = _endpoints(inner["input_layers"], nested, path)
+        out["output_layers"] = _endpoints(inner["output_layers"], nested, path)
+        _check_graph(out, path)
+    elif not layers or layers[0].get("class_name") != "InputLayer":
+        if inner.get("build_input_shape") is None:
+            raise UnsupportedModelError(f"{path.name}: Sequential {inner.get('name')!r} has no input shape",
+                                        hint="start the model with keras.Input(shape=...)")
+        shape = inner["build_input_shape"]
+        out["layers"].insert(0, {"class_name": "InputLayer", "config": {"batch_input_shape": shape}})
     return {"class_name": kind, "config": out}
 
 
-def _translate_layer(layer: dict, path: Path, functional: bool) -> dict:
-    kind, config = layer.get("class_name"), layer.get("config", {})
-    name = config.get("name", layer.get("name"))
+def _translate_layer(layer: dict, path: Path, parent: str, nested: set[str]) -> dict:
+    kind, name = layer.get("class_name"), _layer_name(layer)
     if kind in MODELS:
         out = _translate_model(layer, path)
+    elif kind == "Activation" and layer.get("config", {}).get("activation") == "relu6":
+        config = {key: value for key, value in layer["config"].items() if key != "activation"}
+        out = {"class_name": "ReLU", "config": _layer_config(kind, name, {**config, "max_value": 6.0}, path)}
     elif kind in SUPPORTED:
-        out = {"class_name": kind, "config": _layer_config(kind, name, config, path)}
+        out = {"class_name": kind, "config": _layer_config(kind, name, layer.get("config", {}), path)}
     else:
         raise UnsupportedModelError(f"{path.name}: layer {name!r} is a {kind}, which edgekit cannot rebuild for tf_keras",
                                     hint=REBUILD_HINT)
-    if functional:
+    if parent == "Functional":
         out["name"] = name
-        out["inbound_nodes"] = [_inbound(node, name, path) for node in layer.get("inbound_nodes", [])]
+        out["inbound_nodes"] = [_inbound(node, name, nested, path) for node in layer.get("inbound_nodes", [])]
     return out
+
+
+def _check_graph(config: dict, path: Path) -> None:
+    """Refuse calls on missing or circular inputs: tf_keras would wait for them forever."""
+    done = {(layer["name"], 0) for layer in config["layers"] if layer["class_name"] == "InputLayer"}
+    pending = {(layer["name"], index + (layer["class_name"] in MODELS)): [(ref[0], ref[1]) for ref in node]
+               for layer in config["layers"] for index, node in enumerate(layer["inbound_nodes"])}
+    while pending:
+        ready = [key for key, refs in pending.items() if all(ref in done for ref in refs)]
+        if not ready:
+            raise UnsupportedModelError(f"{path.name}: layer {min(pending)[0]!r} is called on tensors no layer produces",
+                                        hint="re-save the model with model.save('model.keras')")
+        done.update(ready)
+        for key in ready:
+            del pending[key]
+    missing = [ref for ref in config["input_layers"] + config["output_layers"] if (ref[0], ref[1]) not in done]
+    if missing:
+        raise UnsupportedModelError(f"{path.name}: model input/output {missing[0][0]!r} is not produced by any layer",
+                                    hint="re-save the model with model.save('model.keras')")
+
+
+def _layer_name(layer: dict) -> str:
+    return layer.get("config", {}).get("name", layer.get("name"))
 
 
 def _layer_config(kind: str, name: str, config: dict, path: Path) -> dict:
@@ -188,7 +224,7 @@ def _layer_config(kind: str, name: str, config: dict, path: Path) -> dict:
 
 
 def _activation(value: Any, kind: str, name: str, path: Path) -> str:
-    if isinstance(value, dict) and value.get("class_name") == "function" and _is_keras_builtin(value):
+    if isinstance(value, dict) and value.get("class_name") == "function" and _names_keras_builtin(value):
         value = value.get("config")
     if value not in ACTIVATIONS:
         raise UnsupportedModelError(f"{path.name}: layer {name!r} ({kind}) uses activation {value!r}, "
@@ -196,7 +232,7 @@ def _activation(value: Any, kind: str, name: str, path: Path) -> str:
     return value
 
 
-def _inbound(node: Any, name: str, path: Path) -> list:
+def _inbound(node: Any, name: str, nested: set[str], path: Path) -> list:
     """Keras 3 {"args": [...], "kwargs": {...}} call record -> tf_keras [[layer, node, tensor, kwargs], ...]."""
     args = node.get("args", []) if isinstance(node, dict) else None
     kwargs = node.get("kwargs", {}) if isinstance(node, dict) else None
@@ -207,22 +243,27 @@ def _inbound(node: Any, name: str, path: Path) -> list:
     if isinstance(first, dict) and first.get("class_name") == "__tuple__":
         first = first.get("config", {}).get("value", [])
     tensors = first if isinstance(first, list) else [first]
-    history = [_history(tensor, name, path) for tensor in tensors]
+    history = [_history(tensor, name, nested, path) for tensor in tensors]
     return [[*item, kwargs] for item in history]
 
 
-def _history(tensor: Any, name: str, path: Path) -> list:
+def _history(tensor: Any, name: str, nested: set[str], path: Path) -> list:
     if not (isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__"):
         raise UnsupportedModelError(f"{path.name}: layer {name!r} takes a constant where a tensor was expected",
                                     hint="feed every layer input from another layer")
-    return list(tensor["config"]["keras_history"])
+    return _shift(list(tensor["config"]["keras_history"]), nested)
 
 
-def _endpoints(value: Any, path: Path) -> list:
+def _shift(history: list, nested: set[str]) -> list:
+    layer, node, index = history
+    return [layer, node + 1 if layer in nested else node, index]
+
+
+def _endpoints(value: Any, nested: set[str], path: Path) -> list:
     if isinstance(value, list) and value and isinstance(value[0], str):
-        return [value]  # a single [layer, node, tensor] triple
-    if isinstance(value, list) and all(isinstance(item, list) for item in value):
-        return value
+        value = [value]  # a single [layer, node, tensor] triple
+    if isinstance(value, list) and all(isinstance(item, list) and len(item) == 3 for item in value):
+        return [_shift(item, nested) for item in value]
     raise UnsupportedModelError(f"{path.name}: model inputs/outputs are a dict or nested structure",
                                 hint="use a list of inputs and outputs")
 
@@ -234,7 +275,7 @@ def _load_weights(model: Any, config: dict, group: Any, path: Path) -> None:
         layers = [layer for layer in layers if layer.get("class_name") != "InputLayer"]
     stored = group["layers"] if "layers" in group else {}
     for layer, key in zip(layers, _store_keys(layers)):
-        name = layer.get("config", {}).get("name", layer.get("name"))
+        name = _layer_name(layer)
         target = model.get_layer(name)
         if key not in stored:
             if target.weights:
@@ -252,9 +293,8 @@ def _assign(layer: Any, group: Any, path: Path) -> None:
     values = [np.asarray(variables[str(i)]) for i in range(len(variables))] if variables is not None else []
     expected = [tuple(w.shape) for w in layer.weights]
     if [v.shape for v in values] != expected:
-        raise UnsupportedModelError(
-            f"{layer.name}: saved variables {[v.shape for v in values]} do not match tf_keras' {expected}",
-            hint=REBUILD_HINT)
+        raise UnsupportedModelError(f"{path.name}: layer {layer.name!r} saved variables {[v.shape for v in values]} "
+                                    f"do not match tf_keras' {expected}", hint=REBUILD_HINT)
     if values:
         layer.set_weights(values)
 
@@ -293,17 +333,9 @@ def _flat_outputs(value: Any) -> list[np.ndarray]:
 
 
 def _count_layers(model: Any) -> int:
-    return sum(_count_layers(layer) if hasattr(layer, "layers") else 1 for layer in model.layers)
-
-
-def _dicts(value: Any):
-    if isinstance(value, dict):
-        yield value
-        for item in value.values():
-            yield from _dicts(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _dicts(item)
+    """Layers other than inputs, nested models counted by their own layers."""
+    return sum(_count_layers(layer) if hasattr(layer, "layers") else type(layer).__name__ != "InputLayer"
+               for layer in model.layers)
 
 
 def _first_line(err: BaseException) -> str:

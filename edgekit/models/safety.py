@@ -73,7 +73,10 @@ def scan_h5(path: Path) -> tuple[dict[str, Any], Findings]:
     return config, findings
 
 
-def scan_config(config: Any) -> Findings:
+def scan_config(config: Any, *, keras_builtins_unknown_to_tf_keras: bool = False) -> Findings:
+    """List what in a Keras config would run code. With the flag (Keras 3 files), classes that name a
+    Keras module but that tf_keras lacks are not unsafe: they are built-ins the rebuild refuses as
+    unsupported, never instantiated."""
     findings = Findings()
     allowed = _allowed_class_names()
     for node in _dicts(config):
@@ -89,11 +92,18 @@ def scan_config(config: Any) -> Findings:
         elif name == "function" and not isinstance(module, str):
             findings.problems.append("a serialised function names no Keras module")
         elif name not in allowed and name != "function":
-            findings.problems.append(f"class {name!r} is not a built-in Keras class (custom code)")
+            if not (keras_builtins_unknown_to_tf_keras and _names_keras_builtin(node)):
+                findings.problems.append(f"class {name!r} is not a built-in Keras class (custom code)")
         registered = node.get("registered_name")
         if isinstance(registered, str) and ">" in registered:
             findings.problems.append(f"custom registered object {registered!r}")
     return findings
+
+
+def _names_keras_builtin(node: dict[str, Any]) -> bool:
+    module, registered = node.get("module"), node.get("registered_name")
+    return (isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+            and (registered is None or registered == node.get("class_name")))
 
 
 def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
