@@ -82,6 +82,7 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
                 "accuracy": round(reference_accuracy, 6), "eval_split": data.eval_split,
                 "eval_samples": len(evaluation), "input_shape": list(model.input_shape),
                 "output_shape": list(model.output_shape), "class_names": evaluation.class_names,
+                **({"rebuild": model.rebuild} if model.rebuild else {}),
             },
             "recipe": recipe_report,
             "artifacts": artifacts,
