@@ -71,7 +71,10 @@ def main() -> None:
     seconds = time.time() - start
     loss, accuracy = model.evaluate(test.x, test.y, verbose=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(args.out)
+    # Ship weights and architecture only: a copy without the optimizer's state (a third of the size).
+    inference = k.models.clone_model(model)
+    inference.set_weights(model.get_weights())
+    inference.save(args.out)
     info = {"test_accuracy": round(float(accuracy), 4), "params": int(model.count_params()), "epochs": args.epochs,
             "seed": args.seed, "train_seconds": round(seconds, 1)}
     args.out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
