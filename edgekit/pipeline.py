@@ -61,8 +61,8 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     progress.say(f"  reference accuracy {100 * reference_accuracy:.2f} % ({model.params:,} parameters)")
     converted, recipe_report, facts, scheme = model, None, [], None
     if config.recipe:
-        converted, recipe_report, facts, scheme = _run_recipe(model, config, evaluation, reference_accuracy, progress)
-        reference = converted.predict(evaluation.x)
+        converted, reference, recipe_report, facts, scheme = _run_recipe(model, config, evaluation, reference_accuracy,
+                                                                         progress)
 
     with staged_output(out) as stage:
         ctx = BuildContext(model=converted, eval=evaluation, calibration=calibration.x, reference=reference,
@@ -96,7 +96,8 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
 
 
 def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy: float,
-                progress: Reporter) -> tuple[Any, dict[str, Any], list[dict[str, Any]], Any]:
+                progress: Reporter) -> tuple[Any, Any, dict[str, Any], list[dict[str, Any]], Any]:
+    """Apply the recipe; return the compressed model, its eval outputs, the report section, facts, scheme."""
     from edgekit.compress.run import apply_recipe
     from edgekit.models import LoadedModel
 
@@ -104,13 +105,14 @@ def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy:
     converted = LoadedModel(path=model.path, format=model.format, params=result.params, input_shape=model.input_shape,
                             output_shape=model.output_shape, keras_model=result.keras_model, notes=model.notes)
     with progress.stage("compressed model evaluated"):
-        compressed_accuracy = accuracy(converted.predict(evaluation.x), evaluation.y)
+        outputs = converted.predict(evaluation.x)
+        compressed_accuracy = accuracy(outputs, evaluation.y)
     progress.say(f"  compressed Keras accuracy {100 * compressed_accuracy:.2f} % "
                  f"({100 * (compressed_accuracy - reference_accuracy):+.2f} pp)")
     report = {"steps": result.steps, "coverage": result.coverage, "layers": result.facts,
               "quantization": result.quantization, "keras_accuracy": round(compressed_accuracy, 6),
               "keras_accuracy_drop": round(100 * (reference_accuracy - compressed_accuracy), 4)}
-    return converted, report, result.facts, result.quantization
+    return converted, outputs, report, result.facts, result.quantization
 
 
 def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str, Any]]:
