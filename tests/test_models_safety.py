@@ -114,3 +114,45 @@ def test_load_rejects_weights_only_h5(tmp_path, keras_module):
     model.save_weights(tmp_path / "w.h5")
     with pytest.raises(InputError, match="model_config"):
         load_model(tmp_path / "w.h5")
+
+
+@pytest.mark.parametrize("obj,expected", [
+    ({"module": "builtins", "class_name": "function", "config": "exit", "registered_name": "function"}, "builtins"),
+    ({"module": "keras_evil", "class_name": "function", "config": "relu", "registered_name": "function"}, "keras_evil"),
+    ({"module": "keras.utils", "class_name": "function", "config": "get_file", "registered_name": "function"},
+     "only keras activations"),
+    ({"module": "keras.activations", "class_name": "function", "config": "deserialize", "registered_name": "function"},
+     "not a tf_keras activation"),
+])
+def test_scan_refuses_functions_outside_keras_activations_losses_metrics(obj, expected):
+    from edgekit.models.safety import scan_config
+
+    config = {"class_name": "Sequential", "config": {"layers": [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"units": 2, "activation": obj}}]}}
+    problems = scan_config(config).problems
+    assert problems and expected in problems[0]
+
+
+def test_scan_accepts_keras_activation_functions():
+    from edgekit.models.safety import scan_config
+
+    relu = {"module": "keras.activations", "class_name": "function", "config": "relu", "registered_name": "function"}
+    config = {"class_name": "Sequential", "config": {"layers": [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"units": 2, "activation": relu}}]}}
+    assert scan_config(config).problems == []
+
+
+def test_load_refuses_checkpoint_ops_in_a_serving_function_named_like_the_saver(tmp_path):
+    from edgekit.tfenv import tensorflow
+
+    tf = tensorflow()
+
+    def _traced_save(x):  # the traced name becomes __inference__traced_save_<n>, like a real saver's
+        tf.raw_ops.SaveV2(prefix=str(tmp_path / "ckpt"), tensor_names=["x"], shape_and_slices=[""], tensors=[x])
+        return {"y": x * 2.0}
+
+    module = tf.Module()
+    module.serve = tf.function(_traced_save, input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.serve)
+    with pytest.raises(UnsafeModelError, match="SaveV2"):
+        load_model(tmp_path / "sm")

@@ -16,17 +16,24 @@ from typing import Any, Iterator
 
 # Layers that carry code or call arbitrary TF symbols when deserialised.
 CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
-# Modules a serialised object may name. Everything else is refused.
-ALLOWED_MODULE_PREFIXES = ("keras.", "tf_keras.", "keras", "tf_keras", "builtins")
+# Modules a serialised object may name (exactly, or as a dotted prefix). Everything else is refused.
+ALLOWED_MODULES = ("keras", "tf_keras")
+# A serialised *function* may only come from these modules, and must be a function tf_keras has there.
+FUNCTION_MODULES = ("activations", "losses", "metrics")
 # Graph ops that touch the file system or call back into Python: refused anywhere in a graph.
 DANGEROUS_OPS = {
     "ReadFile", "WriteFile", "MatchingFiles", "DeleteFile", "PyFunc", "PyFuncStateless", "EagerPyFunc",
     "ImmutableConst", "PrintV2", "DebugIdentityV3", "ExperimentalDatasetToTFRecord", "DatasetToTFRecord",
-    "CreateSummaryFileWriter", "WriteSummary", "WriteScalarSummary", "WriteRawProtoSummary", "SummaryWriter",
+    "CreateSummaryFileWriter", "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary", "WriteRawProtoSummary",
+    "SummaryWriter", "TextLineDataset", "TextLineDatasetV2", "TFRecordDataset", "TFRecordDatasetV2",
+    "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "InitializeTableFromTextFile",
+    "InitializeTableFromTextFileV2", "SaveDataset", "SaveDatasetV2", "SnapshotDataset", "SnapshotDatasetV2",
+    "LoadDataset", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "FixedLengthRecordReader",
+    "TextLineReader", "WholeFileReader", "TFRecordReader",
 }
 # Checkpoint I/O every SavedModel has in its saver graph; refused anywhere else (e.g. serving code).
 CHECKPOINT_OPS = {"Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "Restore", "RestoreV2", "RestoreSlice"}
-_SAVER_FUNCTIONS = ("__inference__traced_save", "__inference__traced_restore")
+
 
 
 @dataclass
@@ -87,11 +94,13 @@ def scan_config(config: Any, *, keras_builtins_unknown_to_tf_keras: bool = False
         module = node.get("module")
         if name in CODE_LAYERS:
             findings.problems.append(f"layer class {name!r} runs code when loaded")
-        elif isinstance(module, str) and not module.startswith(ALLOWED_MODULE_PREFIXES):
+        elif isinstance(module, str) and not _is_keras_module(module):
             findings.problems.append(f"object {name!r} names module {module!r}, which is not part of Keras")
-        elif name == "function" and not isinstance(module, str):
-            findings.problems.append("a serialised function names no Keras module")
-        elif name not in allowed and name != "function":
+        elif name == "function":
+            problem = _function_problem(module, node.get("config"))
+            if problem:
+                findings.problems.append(problem)
+        elif name not in allowed:
             if not (keras_builtins_unknown_to_tf_keras and _names_keras_builtin(node)):
                 findings.problems.append(f"class {name!r} is not a built-in Keras class (custom code)")
         registered = node.get("registered_name")
@@ -100,17 +109,37 @@ def scan_config(config: Any, *, keras_builtins_unknown_to_tf_keras: bool = False
     return findings
 
 
+def _is_keras_module(module: str) -> bool:
+    return any(module == root or module.startswith(root + ".") for root in ALLOWED_MODULES)
+
+
+def _function_problem(module: Any, name: Any) -> str | None:
+    """A serialised function must be a known tf_keras activation, loss or metric."""
+    if not isinstance(module, str) or not isinstance(name, str):
+        return "a serialised function names no Keras module"
+    parts = module.split(".")
+    if parts[-1] not in FUNCTION_MODULES or len(parts) != 2:
+        return f"function {name!r} from module {module!r}: only keras activations, losses and metrics may be named"
+    from edgekit.tfenv import keras
+
+    helpers = {"get", "serialize", "deserialize"}  # exported beside the functions, but not functions to name
+    if name in helpers or name.startswith("_") or not callable(getattr(getattr(keras(), parts[-1]), name, None)):
+        return f"function {name!r} is not a tf_keras {parts[-1][:-1]}"
+    return None
+
+
 def _names_keras_builtin(node: dict[str, Any]) -> bool:
     module, registered = node.get("module"), node.get("registered_name")
-    return (isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+    return (isinstance(module, str) and _is_keras_module(module) and not module.startswith("tf_keras")
             and (registered is None or registered == node.get("class_name")))
 
 
 def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
     """(all op types, risky findings) of a SavedModel's graphs and function library (protobuf only).
 
-    Checkpoint ops are expected in the top-level saver graph and the traced save/restore
-    functions; anywhere else they count as risky, like file and Python-callback ops everywhere.
+    File and Python-callback ops are refused anywhere. Checkpoint ops are allowed only in the
+    saver: the functions reachable from the nodes that `saver_def` names (and the top-level saver
+    graph of a TF2 SavedModel, which holds nothing else); anywhere else they are risky.
     """
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -118,20 +147,43 @@ def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
     ops: set[str] = set()
     risky: list[str] = []
-
-    def visit(op_types: set[str], where: str, saver: bool) -> None:
-        ops.update(op_types)
-        for op in sorted(op_types & DANGEROUS_OPS):
-            risky.append(f"{op} in {where}")
-        if not saver:
-            risky.extend(f"{op} in {where}" for op in sorted(op_types & CHECKPOINT_OPS))
-
     for meta in proto.meta_graphs:
-        visit({node.op for node in meta.graph_def.node}, "the saver graph", saver=True)
-        for function in meta.graph_def.library.function:
-            name = function.signature.name
-            visit({node.op for node in function.node_def}, f"function {name}", saver=name.startswith(_SAVER_FUNCTIONS))
+        library = {f.signature.name: f for f in meta.graph_def.library.function}
+        saver_nodes = {meta.saver_def.save_tensor_name.split(":")[0], meta.saver_def.restore_op_name.split(":")[0]}
+        saver = _reachable([n for n in meta.graph_def.node if n.name in saver_nodes], library)
+        serving_nodes = [n for n in meta.graph_def.node if n.name not in saver_nodes]
+        top = {n.op for n in meta.graph_def.node}
+        ops.update(top)
+        risky += [f"{op} in the top-level graph" for op in sorted(top & DANGEROUS_OPS)]
+        risky += [f"{n.op} in the top-level graph node {n.name}" for n in serving_nodes
+                  if n.op in CHECKPOINT_OPS and not _feeds_only_saver(n, saver_nodes)]
+        for name, function in library.items():
+            kinds = {node.op for node in function.node_def}
+            ops.update(kinds)
+            risky += [f"{op} in function {name}" for op in sorted(kinds & DANGEROUS_OPS)]
+            if name not in saver:
+                risky += [f"{op} in function {name}" for op in sorted(kinds & CHECKPOINT_OPS)]
     return ops, risky
+
+
+def _feeds_only_saver(node: Any, saver_nodes: set[str]) -> bool:
+    """TF1-style savers put SaveV2/RestoreV2 in the top-level graph under save/ or saver names."""
+    return node.name.startswith(("save/", "saver")) or node.name in saver_nodes
+
+
+def _reachable(roots: list[Any], library: dict[str, Any]) -> set[str]:
+    """Names of library functions called (through any func-valued attr) from `roots`, transitively."""
+    found: set[str] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        for value in node.attr.values():
+            names = [value.func.name] if value.HasField("func") else [f.name for f in value.list.func]
+            for name in names:
+                if name and name not in found and name in library:
+                    found.add(name)
+                    stack.extend(library[name].node_def)
+    return found
 
 
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:
