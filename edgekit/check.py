@@ -27,10 +27,17 @@ def check_report(path: Path, *, budgets_file: Path | None = None) -> dict[str, A
             if artifact.get("shipped", True):
                 artifact["budgets"] = evaluate(artifact, overrides[target])
         elif artifact.get("budgets"):
-            recorded = Budgets(**{b["name"]: b["limit"] for b in artifact["budgets"]})
-            artifact["budgets"] = evaluate(artifact, recorded)
+            artifact["budgets"] = evaluate(artifact, _recorded_budgets(artifact, path))
     report["passed"] = gate_passed(report["artifacts"])
     return report
+
+
+def _recorded_budgets(artifact: dict[str, Any], path: Path) -> Budgets:
+    try:
+        return Budgets(**{b["name"]: b["limit"] for b in artifact["budgets"]})
+    except (KeyError, TypeError, ValidationError) as err:
+        raise InputError(f"{path}: artifact {artifact.get('path', '?')} has a malformed budgets entry "
+                         f"({type(err).__name__})", hint="re-run edgekit build to rewrite the report") from None
 
 
 def load_budgets_file(path: Path) -> dict[str, Budgets]:

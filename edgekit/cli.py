@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser().print_help()
         return EXIT_OK
     except EdgekitError as err:
-        print(f"edgekit: error: {err.one_line()}", file=sys.stderr)
+        print(f"edgekit: error: {' '.join(err.one_line().split())}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("edgekit: interrupted; nothing was left half-written", file=sys.stderr)
@@ -68,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - last line of defence: one line, exit 5
         if os.environ.get("EDGEKIT_DEBUG"):
             raise
-        print(f"edgekit: internal error: {type(err).__name__}: {err} (set EDGEKIT_DEBUG=1 for a traceback)",
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        print(f"edgekit: internal error: {type(err).__name__}: {first} (set EDGEKIT_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return EXIT_INTERNAL
 

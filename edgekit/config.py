@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Optional, get_args
+from typing import Annotated, Any, Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,7 +47,7 @@ class DatasetSection(Strict):
     scale: float = Field(1.0 / 255.0, json_schema_extra={"example": "scale = 0.00392156862745098"})
     mean: float = Field(0.0, json_schema_extra={"example": "mean = 0.0"})
     std: float = Field(1.0, gt=0, json_schema_extra={"example": "std = 1.0"})
-    image_size: Optional[tuple[int, int]] = Field(None, json_schema_extra={"example": "image_size = [28, 28]"})
+    image_size: Optional[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]] = Field(None, json_schema_extra={"example": "image_size = [28, 28]"})
     color_mode: Literal["grayscale", "rgb"] = Field("grayscale", json_schema_extra={"example": 'color_mode = "rgb"'})
     class_names: Optional[list[str]] = Field(None, json_schema_extra={"example": 'class_names = ["cat", "dog"]'})
 
@@ -110,6 +110,14 @@ class AndroidTarget(Strict):
             if key not in TFLITE_PRECISIONS:
                 raise ValueError(f"parity.{key}: not a precision; use one of {', '.join(TFLITE_PRECISIONS)}")
         return value
+
+    @model_validator(mode="after")
+    def _ship_within_precisions(self) -> "AndroidTarget":
+        missing = [p for p in (self.ship or []) if p not in self.precisions]
+        if missing:
+            raise ValueError(f"ship lists {missing}, which precisions does not build; "
+                             f"add them to precisions or ship some of {self.precisions}")
+        return self
 
     def shipped(self) -> list[str]:
         return list(self.ship) if self.ship else list(self.precisions)

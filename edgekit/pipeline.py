@@ -25,7 +25,11 @@ from edgekit.validate import accuracy
 def resolve_targets(config: Config, requested: str) -> list[str]:
     configured = [name for name in targets.KNOWN if getattr(config.targets, name) is not None]
     if requested == "all":
-        names = configured
+        names = [n for n in configured if n in targets.AVAILABLE]
+        skipped = [n for n in configured if n not in targets.AVAILABLE]
+        if skipped and not names:
+            raise ConfigError(f"the configured target(s) {', '.join(skipped)} cannot be built by edgekit {__version__} yet",
+                              hint=f"available now: {', '.join(targets.AVAILABLE)}")
     elif requested in targets.KNOWN:
         if requested not in configured:
             raise ConfigError(f"target {requested!r} has no [targets.{requested}] section in the config",
@@ -44,6 +48,11 @@ def resolve_targets(config: Config, requested: str) -> list[str]:
 
 def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     names = resolve_targets(config, target)
+    skipped = [n for n in targets.KNOWN if getattr(config.targets, n) is not None and n not in names]
+    notes = [f"target {n} is configured but not built: edgekit {__version__} builds {', '.join(targets.AVAILABLE)} only"
+             for n in skipped if target == "all"]
+    for note in notes:
+        progress.say(f"[yellow]note:[/] {note}")
     out = config.build.out
     check_output_dir(out)
     from edgekit.models import load_model
@@ -86,7 +95,7 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
             },
             "recipe": recipe_report,
             "artifacts": artifacts,
-            "notes": list(model.notes),
+            "notes": list(model.notes) + notes,
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
         }

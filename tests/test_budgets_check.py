@@ -80,3 +80,9 @@ def test_check_command_never_imports_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
+
+
+def test_check_reports_a_malformed_budget_entry_as_an_input_error(tmp_path):
+    broken = {**ARTIFACT, "budgets": [{"name": "max_size", "limit": "lots", "unit": "bytes", "passed": True}]}
+    with pytest.raises(InputError, match="malformed budgets entry"):
+        check_report(write_report(tmp_path, [broken]))

@@ -199,3 +199,19 @@ def test_keras3_file_builds_for_android_with_a_recipe_and_reports_the_rebuild(tm
     assert report["recipe"]["steps"][0]["step"] == "prune"
     assert all(a["parity"]["status"] == "passed" for a in report["artifacts"])
     assert any("rebuilt as tf_keras" in note for note in report["notes"])
+
+
+def test_ship_must_be_among_the_built_precisions(tmp_path, tiny_model_path, capsys):
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp16",), extra='ship = ["int8"]',
+                          budgets='max_size = "1 KB"')
+    assert main(["build", "--config", str(config)]) == 2
+    assert "ship lists ['int8']" in capsys.readouterr().err
+
+
+def test_target_all_skips_configured_targets_not_built_yet_and_says_so(tmp_path, tiny_model_path):
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
+    config.write_text(config.read_text() + '\n[targets.ios]\ncompute_precision = "fp16"\n')
+    assert main(["build", "--config", str(config), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["targets"] == ["android"]
+    assert any("target ios is configured but not built" in note for note in report["notes"])

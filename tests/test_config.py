@@ -134,3 +134,14 @@ def test_starter_config_written_by_init_is_valid(tmp_path):
     config = load_config(tmp_path / "edgekit.toml")
     assert config.targets.android.shipped() == ["int8"]
     assert main(["init", str(tmp_path / "edgekit.toml")]) == 2  # refuses to overwrite
+
+
+@pytest.mark.parametrize("search,message", [
+    ({"alphas": [0]}, "greater than 0"), ({"depths": [0]}, "greater than or equal to 1"),
+    ({"resolutions": [4]}, "at least 8 pixels"), ({"alphas": []}, "at least one value"),
+])
+def test_config_search_values_are_checked_before_any_work(search, message):
+    raw = with_()
+    raw["search"] = search
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)

@@ -85,3 +85,18 @@ def test_image_folder_source_labels_by_sorted_folder_name(tmp_path):
     split = load_split(DatasetSection(kind="image_folder", path=tmp_path, image_size=(8, 8)), "test")
     assert split.x.shape == (6, 8, 8, 1)
     assert split.y.tolist() == [0, 0, 0, 1, 1, 1] and split.class_names == ["cat", "dog"]
+
+
+def test_npz_one_hot_labels_are_refused_with_the_fix(tmp_path):
+    np.savez(tmp_path / "d.npz", x_test=np.zeros((4, 8, 8, 1)), y_test=np.eye(4))
+    with pytest.raises(InputError) as info:
+        load_split(DatasetSection(kind="npz", path=tmp_path / "d.npz"), "test")
+    assert "integer class ids" in info.value.one_line() and "argmax" in info.value.one_line()
+
+
+def test_image_folder_unreadable_image_is_an_input_error(tmp_path):
+    folder = tmp_path / "test" / "cat"
+    folder.mkdir(parents=True)
+    (folder / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="cannot read image"):
+        load_split(DatasetSection(kind="image_folder", path=tmp_path), "test")

@@ -101,6 +101,9 @@ def _npz(path: Path | None, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"{path}: cannot read arrays ({err})", hint="object arrays are refused; save plain numeric arrays") from None
     if len(x) != len(y):
         raise InputError(f"{path}: {len(x)} inputs but {len(y)} labels in split {split!r}")
+    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) or not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"{path}: y_{split} has shape {y.shape} and dtype {y.dtype}; labels must be integer class ids",
+                         hint="save labels as integers, e.g. y.argmax(axis=1) for one-hot labels")
     return x, y.reshape(-1)
 
 
@@ -123,11 +126,14 @@ def _image_folder(cfg: DatasetSection, split: str) -> tuple[np.ndarray, np.ndarr
         for file in sorted((root / name).iterdir()):
             if file.suffix.lower() not in _IMAGE_SUFFIXES:
                 continue
-            with Image.open(file) as img:
-                img = img.convert(mode)
-                if cfg.image_size:
-                    img = img.resize((cfg.image_size[1], cfg.image_size[0]))
-                images.append(np.asarray(img))
+            try:
+                with Image.open(file) as img:
+                    img = img.convert(mode)
+                    if cfg.image_size:
+                        img = img.resize((cfg.image_size[1], cfg.image_size[0]))
+                    images.append(np.asarray(img))
+            except (OSError, ValueError) as err:
+                raise InputError(f"cannot read image {file}: {err}", hint="remove or replace the file") from None
             labels.append(index)
     if not images:
         raise InputError(f"{root} contains no images ({', '.join(sorted(_IMAGE_SUFFIXES))})")
