@@ -108,6 +108,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from edgekit.staging import check_output_dir
 
     check_output_dir(config.build.out)
+    from edgekit.staging import MARKER
+
+    config.build.out.mkdir(parents=True, exist_ok=True)
+    (config.build.out / MARKER).write_text("written by edgekit; this folder is replaced on each build\n")
 
     result = run_search(config, progress=Reporter(quiet=args.quiet))
     finish_search(result, config.build.out)

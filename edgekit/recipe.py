@@ -30,7 +30,7 @@ class PruneStep(StepBase):
     final_sparsity: float = Field(0.5, gt=0, lt=1, json_schema_extra={"example": "final_sparsity = 0.75"})
     begin_step: int = Field(0, ge=0, json_schema_extra={"example": "begin_step = 0"})
     end_step: Optional[int] = Field(None, ge=1, json_schema_extra={"example": "end_step = 2000  # default: 2/3 of training"})
-    frequency: int = Field(100, ge=1, json_schema_extra={"example": "frequency = 100"})
+    frequency: Optional[int] = Field(None, ge=1, json_schema_extra={"example": "frequency = 100  # default: fits the window"})
     m_by_n: Optional[tuple[int, int]] = Field(None, json_schema_extra={"example": "m_by_n = [2, 4]  # structured 2:4"})
 
     @model_validator(mode="after")

@@ -67,6 +67,7 @@ def run_search(config: Any, *, progress: Reporter) -> dict[str, Any]:
         epochs *= settings.eta
     for row in alive:
         row["final"] = _final_build(row, config, settings, progress)
+        row["final"]["validation_accuracy"] = _artifact_accuracy(row["final"], train.x[val_index], train.y[val_index])
     winner = _winner(rows)
     return {
         "candidates": rows,
@@ -179,11 +180,20 @@ def _search_key(config: Any, settings: SearchSection) -> str:
     return digest.hexdigest()[:16]
 
 
+def _artifact_accuracy(final: dict[str, Any], x: np.ndarray, y: np.ndarray) -> float:
+    """LiteRT accuracy of a finalist's int8 artifact on the validation slice (choosing never uses test data)."""
+    from edgekit.litert import TFLiteRunner
+
+    report = json.loads(Path(final["report"]).read_text())
+    data = (Path(final["report"]).parent / report["artifacts"][0]["path"]).read_bytes()
+    predictions = TFLiteRunner(data, batch=64).predict(x)
+    return round(float(np.mean(predictions.argmax(-1) == y)), 5)
+
+
 def _winner(rows: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    built = [r for r in rows if "final" in r]
-    passing = [r for r in built if r["final"]["passed"]]
-    pool = passing or []
-    return max(pool, key=lambda r: r["final"]["accuracy"]) if pool else None
+    """The finalist with the best validation accuracy among those whose build met every budget."""
+    passing = [r for r in rows if "final" in r and r["final"]["passed"]]
+    return max(passing, key=lambda r: r["final"]["validation_accuracy"]) if passing else None
 
 
 def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -206,10 +216,9 @@ def finish_search(result: dict[str, Any], out: Path) -> None:
     from edgekit.report import write_json
     from edgekit.report.markdown import render
 
-    from edgekit.staging import MARKER
-
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by edgekit; this folder is replaced on each build\n")
+    for stale in ("report.json", "report.md"):  # never leave an older build's verdict beside this search
+        (out / stale).unlink(missing_ok=True)
     (out / "search.json").write_text(json.dumps(result, indent=2) + "\n")
     table = search_markdown(result)
     (out / "search.md").write_text(table)
@@ -231,11 +240,14 @@ def search_markdown(result: dict[str, Any]) -> str:
              "|---|---:|---:|---:|---|"]
     lines += [f"| {p['name']} | {p['gzip_bytes']:,} | {100 * p['accuracy']:.2f} % | {p['p50_ms']:.3f} ms | {p['measured_on']} |"
               for p in result["pareto"]]
-    lines += ["", "## All candidates", "", "| student | params | int8 bytes | gzip | host p50 | budgets | proxy accuracy | final |",
+    lines += ["", "Proxy and final validation accuracy choose; test accuracy (the build's eval split) is reported only.",
+              "", "## All candidates", "",
+              "| student | params | int8 bytes | gzip | host p50 | budgets | proxy accuracy | final (validation / test) |",
               "|---|---:|---:|---:|---:|---|---|---|"]
     for r in result["candidates"]:
         proxy = ", ".join(f"{100 * p['accuracy']:.1f} % ({p['epochs']} ep)" for p in r.get("proxy", [])) or "—"
-        final = (f"{100 * r['final']['accuracy']:.2f} % · {'pass' if r['final']['passed'] else 'FAIL'}"
+        final = (f"{100 * r['final']['validation_accuracy']:.2f} % / {100 * r['final']['accuracy']:.2f} % · "
+                 f"{'pass' if r['final']['passed'] else 'FAIL'}"
                  if "final" in r else "—")
         fits = "fits" if r["feasible"] else "over " + ", ".join(r["over_budget"])
         lines.append(f"| {r['name']} | {r['params']:,} | {r['bytes']:,} | {r['gzip_bytes']:,} | {r['p50_ms']:.3f} ms | "

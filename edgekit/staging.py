@@ -34,16 +34,21 @@ def staged_output(out: Path) -> Iterator[Path]:
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    moved_old = False
     try:
         (stage / MARKER).write_text("written by edgekit; this folder is replaced on each build\n")
         yield stage
+        if out.exists():
+            os.replace(out, old)
+            moved_old = True
+        os.replace(stage, out)
     except BaseException:
+        if moved_old and not out.exists():
+            os.replace(old, out)  # put the previous build back
+            moved_old = False
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(stage, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if moved_old and out.exists():
+            shutil.rmtree(old, ignore_errors=True)

@@ -215,3 +215,23 @@ def test_target_all_skips_configured_targets_not_built_yet_and_says_so(tmp_path,
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["targets"] == ["android"]
     assert any("target ios is configured but not built" in note for note in report["notes"])
+
+
+def test_failure_inside_the_staging_folder_keeps_the_previous_build(tmp_path, tiny_model_path, monkeypatch):
+    from edgekit.converters import tflite
+    from edgekit.errors import ConversionError
+
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32", "int8"))
+    assert main(["build", "--config", str(config), "--quiet"]) == 0
+    previous = (tmp_path / "out" / "report.json").read_text()
+    real_convert = tflite.convert
+
+    def fail_on_int8(model, precision, **kwargs):
+        if precision == "int8":
+            raise ConversionError("simulated converter failure")
+        return real_convert(model, precision, **kwargs)
+
+    monkeypatch.setattr(tflite, "convert", fail_on_int8)
+    assert main(["build", "--config", str(config), "--quiet"]) == 5  # fp32 was already written into the stage
+    assert (tmp_path / "out" / "report.json").read_text() == previous
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []

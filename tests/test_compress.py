@@ -153,3 +153,12 @@ def test_fine_tune_resumes_after_an_interruption_and_skips_a_finished_step(keras
 
     again = train(small_model(k), step, fashion_subset, tmp_path)
     assert again["resumed"] is True and len(again["history"]) == 2  # finished: nothing retrained
+
+
+def test_prune_frequency_that_would_never_prune_is_a_config_error(keras_module):
+    from edgekit.errors import ConfigError
+
+    step = PruneStep(step="prune", final_sparsity=0.5, frequency=100)
+    with pytest.raises(ConfigError, match="never reaches"):
+        ops.apply_prune(small_model(keras_module), step, total_steps=30)
+    ops.apply_prune(small_model(keras_module), PruneStep(step="prune", final_sparsity=0.5), total_steps=30)  # auto

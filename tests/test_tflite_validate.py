@@ -50,7 +50,9 @@ def test_int8_runner_quantises_with_the_models_scale_and_zero_point(loaded, fash
 def test_batch_prediction_equals_single_sample_prediction(loaded, fashion_subset):
     x, _ = fashion_subset
     data = tflite.convert(loaded, "fp32")
-    batched = TFLiteRunner(data, batch=16).predict(x[:37])  # 37: the last batch is padded
+    runner = TFLiteRunner(data, batch=16)
+    assert runner.batch == 16  # resized, so the padded-batch path really runs
+    batched = runner.predict(x[:37])  # 37: the last batch is padded
     single = TFLiteRunner(data, batch=1).predict(x[:37])
     np.testing.assert_allclose(batched, single, atol=1e-5)
 

@@ -85,6 +85,7 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
                             progress=progress, callbacks=callbacks, label=label, loss=loss, metrics=metrics)
         if step.step == "prune":
             current = ops.strip_prune(wrapped)
+            _check_sparsity(current, coverage, step, progress)
         elif step.step == "cluster":
             current = ops.strip_cluster(wrapped)
         else:
@@ -105,6 +106,22 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
     return result
 
 
+def _check_sparsity(model: Any, coverage: list[dict[str, Any]], step: Any, progress: Reporter) -> None:
+    """Record each pruned layer's measured sparsity; say so when it falls short of the target."""
+    from edgekit.compress.facts import kernels
+
+    import numpy as np
+
+    for entry in coverage:
+        if entry["status"] != "applied":
+            continue
+        values = np.concatenate([np.asarray(w.numpy()).ravel() for w in kernels(model.get_layer(entry["layer"]))])
+        entry["measured_sparsity"] = round(float(np.mean(values == 0)), 4)
+        if entry["measured_sparsity"] < step.final_sparsity - 0.05:
+            entry["warning"] = f"sparsity {entry['measured_sparsity']:.2f} below the target {step.final_sparsity:.2f}"
+            progress.say(f"[yellow]warning:[/] prune {entry['layer']}: {entry['warning']}")
+
+
 def _cache_key(model: LoadedModel, config: Config, *, upto: int) -> str:
     """Hash of what step `upto` depends on: the model file, data settings, steps 0..upto, seed."""
     digest = hashlib.sha256()
@@ -112,6 +129,10 @@ def _cache_key(model: LoadedModel, config: Config, *, upto: int) -> str:
     digest.update(file_digest(model.path).encode())
     digest.update(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True).encode())
     digest.update(json.dumps([s.model_dump(mode="json") for s in config.recipe[:upto + 1]], sort_keys=True).encode())
+    for step in config.recipe[:upto + 1]:
+        student = getattr(step, "student_path", None)
+        if student and Path(student).exists():
+            digest.update(file_digest(Path(student)).encode())  # a replaced student file is a new step
     digest.update(str(config.build.seed).encode())
     return digest.hexdigest()[:16]
 

@@ -41,11 +41,19 @@ def apply_prune(model: Any, step: PruneStep, *, total_steps: int) -> tuple[Any, 
     tfmot = _tfmot()
     sparsity = tfmot.sparsity.keras
     end = step.end_step or max(step.begin_step + 1, int(total_steps * 2 / 3))
+    window = (end if step.schedule == "polynomial" else total_steps) - step.begin_step  # constant: to the end
+    frequency = step.frequency or max(1, min(100, window // 10))  # default: about ten pruning updates
+    if step.begin_step >= total_steps or frequency > max(window, 1) or window < 1:
+        from edgekit.errors import ConfigError
+
+        raise ConfigError(f"prune: with {total_steps} training steps the pruning window is steps "
+                          f"{step.begin_step}..{end}, which frequency = {frequency} never reaches twice",
+                          hint="lower frequency / begin_step, raise epochs, or leave frequency unset")
     if step.schedule == "constant":
-        schedule = sparsity.ConstantSparsity(step.final_sparsity, step.begin_step, frequency=step.frequency)
+        schedule = sparsity.ConstantSparsity(step.final_sparsity, step.begin_step, frequency=frequency)
     else:
         schedule = sparsity.PolynomialDecay(step.initial_sparsity, step.final_sparsity, step.begin_step, end,
-                                            frequency=step.frequency)
+                                            frequency=frequency)
     kwargs = {"pruning_schedule": schedule}
     if step.m_by_n is not None:
         kwargs["sparsity_m_by_n"] = tuple(step.m_by_n)

@@ -53,15 +53,24 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
     state = _read_state(folder)
+    if state["epochs_done"] > step.epochs:  # trained further than asked: cannot be undone, start again
+        import shutil
+
+        shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
+        state = {"epochs_done": 0, "history": []}
     if state["epochs_done"] and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
         if state["epochs_done"] < step.epochs:
             progress.say(f"  {label}: resuming after epoch {state['epochs_done']}/{step.epochs}")
     else:
         state = {"epochs_done": 0, "history": []}
-    if state["epochs_done"] >= step.epochs:
+    if state["epochs_done"] >= step.epochs and step.epochs > 0:
         progress.say(f"  {label}: trained earlier, restored from the cache ({folder})")
         return {**state, "resumed": True}
+    if step.epochs == 0:
+        return {**state, "resumed": False}
     dataset = (tf.data.Dataset.from_tensor_slices((x, tuple(y) if isinstance(y, (tuple, list)) else y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
                .batch(step.batch_size).prefetch(tf.data.AUTOTUNE))
     start_epoch = state["epochs_done"]
