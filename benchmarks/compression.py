@@ -34,14 +34,16 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def run_variant(name: str, recipe: list[dict[str, Any]], *, train_samples: int | None, out: Path) -> tuple[dict, float]:
+def run_variant(name: str, recipe: list[dict[str, Any]], *, train_samples: int | None, out: Path,
+                exclude: list[str]) -> tuple[dict, float]:
     from edgekit.config import load_config, parse_config
     from edgekit.pipeline import build
     from edgekit.progress import Reporter
 
     base = load_config(CONFIG)
     raw = base.model_dump(mode="json")
-    raw["recipe"] = recipe
+    raw["recipe"] = [{**step, "exclude": exclude} if step["step"] in ("prune", "cluster") and exclude else step
+                     for step in recipe]
     raw["dataset"]["train_samples"] = train_samples
     raw["targets"] = {"android": {"precisions": ["int8"], "runs": 100, "warmup": 10}}
     config = parse_config(raw, source=name)
@@ -56,13 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-samples", type=int, default=None, help="fine-tune on a subset (default: all 60,000)")
     parser.add_argument("--only", nargs="*", help="run only these variants (names as in the table)")
+    parser.add_argument("--exclude", default="", help="layer names left dense/unclustered, e.g. conv2d,probs")
     args = parser.parse_args()
     rows, total = [], time.perf_counter()
     for index, (name, recipe) in enumerate(VARIANTS.items()):
         if args.only and name not in args.only and index:
             continue
         report, seconds = run_variant(name, recipe, train_samples=args.train_samples,
-                                      out=ROOT / "build" / "bench_compression" / f"v{index}")
+                                      out=ROOT / "build" / "bench_compression" / f"v{index}",
+                                      exclude=[n for n in args.exclude.split(",") if n])
         rows.append((name, report, seconds))
     base = rows[0][1]["artifacts"][0]
     ref = rows[0][1]["reference"]
@@ -70,7 +74,9 @@ def main() -> None:
         f"Teacher `{Path(ref['path']).name}`: {ref['params']:,} parameters, float accuracy {100 * ref['accuracy']:.2f} % "
         f"on {ref['eval_samples']:,} test images. All artifacts are full-integer int8 TFLite; accuracy measured in "
         f"LiteRT. Sparsity and unique values are read from the .tflite weight tensors (largest tensor: the dense "
-        f"kernel, {max(w['elements'] for w in base['structure']['weights']):,} weights). Total wall time "
+        f"kernel, {max(w['elements'] for w in base['structure']['weights']):,} weights). Fine-tuning on "
+        f"{args.train_samples or 60000:,} training images; layers excluded from prune/cluster: "
+        f"{args.exclude or 'none'}. Total wall time "
         f"{(time.perf_counter() - total) / 60:.0f} min.",
         "",
         "| variant | accuracy | Δ vs float | bytes | gzip bytes | bytes/param | sparsity | unique/channel (max) | gzip vs baseline | wall time |",
