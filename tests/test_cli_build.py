@@ -235,3 +235,15 @@ def test_failure_inside_the_staging_folder_keeps_the_previous_build(tmp_path, ti
     assert main(["build", "--config", str(config), "--quiet"]) == 5  # fp32 was already written into the stage
     assert (tmp_path / "out" / "report.json").read_text() == previous
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
+
+
+def test_report_markdown_summarises_the_recipe_when_one_ran(tmp_path):
+    from edgekit.report.markdown import render
+
+    report = {"reference": {}, "artifacts": [], "recipe": {
+        "keras_accuracy": 0.91, "keras_accuracy_drop": 0.5, "quantization": "PQAT",
+        "steps": [{"step": "prune", "seconds": 12.0, "history": [{"accuracy": 0.9}]}],
+        "coverage": {"prune": [{"layer": "dw", "type": "DepthwiseConv2D", "status": "skipped", "reason": "kept dense"},
+                               {"layer": "dense", "type": "Dense", "status": "applied"}]}}}
+    text = render(report)
+    assert "## Recipe" in text and "PQAT" in text and "dw (kept dense)" in text and "| prune | 1 | 12 s |" in text

@@ -35,6 +35,34 @@ def _parity(artifact: dict[str, Any]) -> str:
     return f"{status} (max err {parity['max_abs_error']:.2g}, top-1 {100 * parity['top1_agreement']:.1f} %)"
 
 
+def _recipe(report: dict[str, Any]) -> list[str]:
+    recipe = report.get("recipe")
+    if not recipe:
+        return []
+    lines = ["", "## Recipe", "",
+             f"Compressed Keras model: {_pct(recipe.get('keras_accuracy'))} "
+             f"({_pp(0.0 - recipe['keras_accuracy_drop'])} vs the original)"
+             + (f"; quantization-aware training scheme {recipe['quantization']}" if recipe.get("quantization") else ""),
+             "", "| step | epochs | time | last train accuracy | layers applied | left as they are |", "|---|---:|---:|---:|---:|---|"]
+    for step in recipe.get("steps", []):
+        history = step.get("history") or [{}]
+        coverage = recipe.get("coverage", {}).get(step["step"], [])
+        skipped = ", ".join(f"{e['layer']} ({e['reason']})" for e in coverage if e["status"] == "skipped") or "—"
+        applied = sum(1 for e in coverage if e["status"] == "applied") if coverage else "—"
+        accuracy = history[-1].get("accuracy")
+        lines.append(f"| {step['step']}{' (cached)' if step.get('resumed') else ''} | {len(step.get('history', []))} | "
+                     f"{step.get('seconds', 0):.0f} s | {_pct(accuracy)} | {applied} | {skipped} |")
+    lines += ["", "Structure measured in each artifact's largest weight tensor:", "",
+              "| artifact | tensor (layer) | dtype | sparsity | unique values per channel (max) |", "|---|---|---|---:|---:|"]
+    for a in report.get("artifacts", []):
+        weights = (a.get("structure") or {}).get("weights") or []
+        if weights:
+            w = max(weights, key=lambda item: item["elements"])
+            lines.append(f"| `{a['path']}` | {w.get('layer') or '?'} {w['shape']} | {w['dtype']} | "
+                         f"{100 * w['sparsity']:.1f} % | {w['max_unique_per_channel']} |")
+    return lines
+
+
 def render(report: dict[str, Any]) -> str:
     ref = report.get("reference", {})
     lines = [
@@ -53,6 +81,7 @@ def render(report: dict[str, Any]) -> str:
             f"{_pp(0.0 - a['accuracy_drop'] if a.get('accuracy_drop') is not None else None)} | {_latency(a)} | "
             f"{_parity(a)} | {_budgets(a)} |"
         )
+    lines += _recipe(report)
     gated = [(a, b) for a in report.get("artifacts", []) for b in a.get("budgets", [])]
     if gated:
         lines += ["", "## Budgets", "", "| artifact | budget | limit | actual | result |", "|---|---|---:|---:|---|"]
