@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "examples" / "fashion_mnist" / "edgekit.toml"
+from common import ROOT, build_example
 
 PRUNE = {"step": "prune", "schedule": "polynomial", "epochs": 3, "learning_rate": 2e-4, "frequency": 100}
 CLUSTER = {"step": "cluster", "init": "kmeans++", "epochs": 2, "learning_rate": 5e-5}
@@ -36,22 +35,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 
 def run_variant(name: str, recipe: list[dict[str, Any]], *, train_samples: int | None, out: Path,
                 exclude: list[str]) -> tuple[dict, float]:
-    from edgekit.config import load_config, parse_config
-    from edgekit.pipeline import build
-    from edgekit.progress import Reporter
-
-    base = load_config(CONFIG)
-    raw = base.model_dump(mode="json")
-    raw["recipe"] = [{**step, "exclude": exclude} if step["step"] in ("prune", "cluster") and exclude else step
-                     for step in recipe]
-    raw["dataset"]["train_samples"] = train_samples
-    raw["targets"] = {"android": {"precisions": ["int8"], "runs": 100, "warmup": 10}}
-    config = parse_config(raw, source=name)
-    config.build.out = out
-    config.build.cache = ROOT / "build" / "bench_cache"
-    start = time.perf_counter()
-    report = build(config, target="android", progress=Reporter())
-    return report, time.perf_counter() - start
+    steps = [{**step, "exclude": exclude} if step["step"] in ("prune", "cluster") and exclude else step
+             for step in recipe]
+    return build_example(steps, out=out, train_samples=train_samples, label=name)
 
 
 def main() -> None:

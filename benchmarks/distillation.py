@@ -11,11 +11,9 @@ Prints Markdown for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "examples" / "fashion_mnist" / "edgekit.toml"
+from common import ROOT, build_example
 FOLLOW_UPS = {
     "prune": {"step": "prune", "final_sparsity": 0.5, "epochs": 2, "learning_rate": 5e-4},
     "cluster": {"step": "cluster", "clusters": 16, "epochs": 1, "learning_rate": 5e-5},
@@ -24,20 +22,10 @@ FOLLOW_UPS = {
 
 
 def run(args: argparse.Namespace, soft_weight: float, out: Path) -> tuple[dict, float]:
-    from edgekit.config import load_config, parse_config
-    from edgekit.pipeline import build
-    from edgekit.progress import Reporter
-
-    raw = load_config(CONFIG).model_dump(mode="json")
     distill = {"step": "distill", "alpha": args.alpha, "depth": args.depth, "block": args.block,
                "epochs": args.epochs, "soft_weight": soft_weight, "temperature": 4.0}
-    raw["recipe"] = [distill] + [FOLLOW_UPS[name] for name in args.then]
-    raw["targets"] = {"android": {"precisions": ["int8"], "runs": 200, "warmup": 20}}
-    config = parse_config(raw, source="distillation benchmark")
-    config.build.out = out
-    config.build.cache = ROOT / "build" / "bench_cache"
-    start = time.perf_counter()
-    return build(config, target="android", progress=Reporter()), time.perf_counter() - start
+    return build_example([distill] + [FOLLOW_UPS[name] for name in args.then], out=out, runs=200, warmup=20,
+                         label="distillation benchmark")
 
 
 def main() -> None:
