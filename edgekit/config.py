@@ -7,6 +7,7 @@ example.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, get_args
@@ -211,7 +212,7 @@ def resolve_paths(config: Config, *, base: Path) -> Config:
         if p is None:
             return None
         p = p.expanduser()
-        return p if p.is_absolute() else (base / p)
+        return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
     config.model.path = absolute(config.model.path)
     config.dataset.path = absolute(config.dataset.path)
