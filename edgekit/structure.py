@@ -36,9 +36,11 @@ def weight_tensors(runner: TFLiteRunner) -> list[tuple[dict[str, Any], np.ndarra
     return found
 
 
-def tflite_structure(model_bytes: bytes, *, layers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Per-tensor and overall sparsity / unique values of a TFLite model's weights."""
-    runner = TFLiteRunner(model_bytes)
+def tflite_structure(model: bytes | TFLiteRunner, *, layers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Per-tensor and overall sparsity / unique values of a TFLite model's weights.
+
+    Pass an existing runner to reuse its interpreter (weights do not depend on the batch size)."""
+    runner = model if isinstance(model, TFLiteRunner) else TFLiteRunner(model)
     entries = []
     for detail, values in weight_tensors(runner):
         channels = values.reshape(values.shape[0], -1) if values.ndim >= 2 else values.reshape(1, -1)

@@ -46,9 +46,10 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
     loss, metrics = classifier_loss(from_logits=not outputs_probabilities(current))
     result = Compressed(keras_model=current)
     done: list[str] = []
+    model_digest = file_digest(model.path)  # hashed once: every step's cache key starts from it
     for index, step in enumerate(config.recipe):
         label = f"recipe {index + 1}/{len(config.recipe)} {step.step}"
-        folder = config.build.cache / f"{index}-{step.step}-{_cache_key(model, config, upto=index)}"
+        folder = config.build.cache / f"{index}-{step.step}-{_cache_key(model_digest, config, upto=index)}"
         started = time.perf_counter()
         total = step.epochs * -(-len(train) // step.batch_size)
         if step.step == "distill":
@@ -62,9 +63,7 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
                                 loss=plan.loss, metrics=plan.metrics, loss_weights=plan.loss_weights)
             current = plan.student
             loss, metrics = classifier_loss(from_logits=not outputs_probabilities(current))
-            result.steps.append({"step": "distill", "settings": step.model_dump(mode="json"), **plan.description,
-                                 "seconds": round(time.perf_counter() - started, 1), "cache": str(folder),
-                                 "resumed": history.get("resumed", False), "history": history.get("history", [])})
+            result.steps.append(_record(step, started, folder, history, **plan.description))
             done.append("distill")
             continue
         if step.step == "prune":
@@ -90,10 +89,8 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
             current = ops.strip_cluster(wrapped)
         else:
             current = wrapped
-        result.steps.append({"step": step.step, "settings": step.model_dump(mode="json"),
-                             "seconds": round(time.perf_counter() - started, 1), "cache": str(folder),
-                             "resumed": history.get("resumed", False), "history": history.get("history", []),
-                             **({"scheme": result.quantization} if step.step == "qat" else {})})
+        result.steps.append(_record(step, started, folder, history,
+                                    **({"scheme": result.quantization} if step.step == "qat" else {})))
         done.append(step.step)
     if not result.facts:
         result.facts = layer_facts(current, result.coverage)
@@ -106,11 +103,18 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
     return result
 
 
+def _record(step: Any, started: float, folder: Path, history: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The report's entry for one finished step."""
+    return {"step": step.step, "settings": step.model_dump(mode="json"), **extra,
+            "seconds": round(time.perf_counter() - started, 1), "cache": str(folder),
+            "resumed": history.get("resumed", False), "history": history.get("history", [])}
+
+
 def _check_sparsity(model: Any, coverage: list[dict[str, Any]], step: Any, progress: Reporter) -> None:
     """Record each pruned layer's measured sparsity; say so when it falls short of the target."""
-    from edgekit.compress.facts import kernels
-
     import numpy as np
+
+    from edgekit.compress.facts import kernels
 
     for entry in coverage:
         if entry["status"] != "applied":
@@ -122,11 +126,11 @@ def _check_sparsity(model: Any, coverage: list[dict[str, Any]], step: Any, progr
             progress.say(f"[yellow]warning:[/] prune {entry['layer']}: {entry['warning']}")
 
 
-def _cache_key(model: LoadedModel, config: Config, *, upto: int) -> str:
+def _cache_key(model_digest: str, config: Config, *, upto: int) -> str:
     """Hash of what step `upto` depends on: the model file, data settings, steps 0..upto, seed."""
     digest = hashlib.sha256()
     digest.update(__version__.encode())
-    digest.update(file_digest(model.path).encode())
+    digest.update(model_digest.encode())
     digest.update(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True).encode())
     digest.update(json.dumps([s.model_dump(mode="json") for s in config.recipe[:upto + 1]], sort_keys=True).encode())
     for step in config.recipe[:upto + 1]:

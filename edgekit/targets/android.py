@@ -13,6 +13,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
     from edgekit.converters import tflite
     from edgekit.litert import TFLiteRunner
     from edgekit.profile.host import profile_tflite
+    from edgekit.structure import tflite_structure
 
     folder = ctx.stage / "android"
     folder.mkdir(exist_ok=True)
@@ -32,9 +33,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
         check = parity(ctx.reference[:n], outputs[:n], max_abs_error=tolerance.max_abs_error,
                        min_top1_agreement=tolerance.min_top1_agreement)
         acc = accuracy(outputs, ctx.eval.y)
-        from edgekit.structure import tflite_structure
-
-        structure = tflite_structure(data, layers=ctx.facts)
+        structure = tflite_structure(runner, layers=ctx.facts)
         with ctx.progress.stage(f"android {precision}: profiled on host ({cfg.runs} runs)"):
             latency = profile_tflite(data, ctx.eval.x, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs)
         artifact = {
