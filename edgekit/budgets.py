@@ -34,10 +34,11 @@ def evaluate(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]
 
 
 def pick_latency(entries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The fastest measured entry from the most trusted place (device, then browser, then host)."""
     for where in LATENCY_PREFERENCE:
-        for entry in entries:
-            if entry.get("where") == where and entry.get("p50_ms") is not None:
-                return entry
+        measured = [e for e in entries if e.get("where") == where and e.get("p50_ms") is not None]
+        if measured:
+            return min(measured, key=lambda e: e["p50_ms"])
     return None
 
 

@@ -40,6 +40,16 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("report", type=Path, help="report.json written by edgekit build")
     check.add_argument("--budgets", type=Path, help="TOML file with budgets per target, e.g. [android] max_size = \"300 KB\"")
 
+    profile = sub.add_parser("profile", help="measure latency where the model will run and fold it into the report",
+                             epilog=EXIT_CODES)
+    profile.add_argument("--target", "-t", required=True, choices=("android", "ios", "web"), help="which artifacts to profile")
+    profile.add_argument("--config", "-c", type=Path, default=Path("edgekit.toml"), help="config file (default: edgekit.toml)")
+    profile.add_argument("--out", "-o", type=Path, help="build folder holding report.json (default: build.out from the config)")
+    profile.add_argument("--device", help="android: adb serial of the phone to measure on")
+    profile.add_argument("--merge", type=Path, metavar="FILE",
+                         help="fold an edgekit.latency/v1 JSON measured elsewhere (e.g. on a Mac) into the report")
+    profile.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
     init = sub.add_parser("init", help="write a commented starter edgekit.toml")
     init.add_argument("path", nargs="?", type=Path, default=Path("edgekit.toml"))
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -57,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_search(args)
         if args.command == "init":
             return cmd_init(args)
+        if args.command == "profile":
+            return cmd_profile(args)
         parser().print_help()
         return EXIT_OK
     except EdgekitError as err:
@@ -126,6 +138,29 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     report = check_report(args.report, budgets_file=args.budgets)
     print_summary(report, out=args.report.parent)
+    return EXIT_OK if report["passed"] else EXIT_BUDGET
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from edgekit.config import load_config
+    from edgekit.profile.merge import merge_results, read_results_file
+    from edgekit.progress import Reporter
+    from edgekit.summary import print_summary
+
+    config = load_config(args.config)
+    out = args.out.resolve() if args.out is not None else config.build.out
+    report_path = out / "report.json"
+    if args.merge is not None:
+        results = read_results_file(args.merge)
+        source = str(args.merge)
+    else:
+        from importlib import import_module
+
+        harness = import_module(f"edgekit.profile.{args.target}")
+        results = harness.run(config, out=out, args=args, progress=Reporter(quiet=args.quiet))
+        source = f"edgekit profile --target {args.target}"
+    report = merge_results(report_path, results, source=source)
+    print_summary(report, out=out)
     return EXIT_OK if report["passed"] else EXIT_BUDGET
 
 
