@@ -1,0 +1,303 @@
+"""tf_keras model -> Core ML ML Program (.mlpackage), with the weight formats Core ML has.
+
+Conversion runs on Linux (coremltools builds the MIL program and writes the package); only
+prediction needs macOS. Compression is applied per layer, by the name of the op that consumes
+the weight (`op_name_configs`), so each layer gets the format its recipe facts call for:
+  lut     palettized weights (constexpr_lut_to_dense), per tensor (iOS16) or per channel (iOS18)
+  sparse  exact zeros stored as a bitmask + non-zeros (iOS16), joint with lut/int8 from iOS18
+  int8    linear symmetric per-channel weights (iOS16); int4 per block (iOS18)
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from edgekit.errors import ConfigError, ConversionError, EnvironmentProblem
+from edgekit.quiet import quiet_native
+
+DEPLOYMENT_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18")
+WEIGHT_OPS = ("conv", "conv_transpose", "linear", "matmul")
+
+# What each weight format needs, as the lowest deployment target (Core ML spec history).
+NEEDS = {
+    "mlprogram": "iOS15",
+    "lut": "iOS16",
+    "sparse": "iOS16",
+    "int8": "iOS16",
+    "lut_per_channel": "iOS18",
+    "int4": "iOS18",
+    "joint": "iOS18",
+    "activations_int8": "iOS17",
+}
+
+
+def version(target: str) -> int:
+    return int(target.removeprefix("iOS"))
+
+
+def require(feature: str, target: str, what: str) -> None:
+    """ConfigError naming the lowest deployment target that supports `feature`."""
+    needed = NEEDS[feature]
+    if version(target) < version(needed):
+        raise ConfigError(f"{what} needs minimum_deployment_target = \"{needed}\" or later (configured: {target})",
+                          hint=f"set targets.ios.minimum_deployment_target = \"{needed}\" or drop the option")
+
+
+def coremltools() -> Any:
+    """Import coremltools quietly (it prints warnings about TF versions and missing macOS libraries)."""
+    try:
+        with quiet_native(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import coremltools as ct
+            import coremltools.optimize.coreml  # noqa: F401
+    except ImportError as err:
+        raise EnvironmentProblem(f"coremltools is not importable ({err})", hint="run `bash scripts/install.sh`") from None
+    return ct
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    with quiet_native(), warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+@dataclass
+class InputSpec:
+    name: str
+    shape: tuple[int, ...]  # with the batch dimension
+    image: bool
+    scale: float = 1.0  # model input = pixel * scale + bias
+    bias: float = 0.0
+    rgb: bool = False
+
+
+def convert(keras_model: Any, *, inputs: InputSpec, output_name: str, class_labels: Optional[list[str]],
+            fp16: bool, target: str) -> Any:
+    """Return an in-memory `ct.models.MLModel` (ML Program) of `keras_model`."""
+    ct = coremltools()
+    if inputs.image:
+        layout = ct.colorlayout.RGB if inputs.rgb else ct.colorlayout.GRAYSCALE
+        bias = [inputs.bias] * 3 if inputs.rgb else [inputs.bias]
+        spec_input = ct.ImageType(name=inputs.name, shape=inputs.shape, scale=inputs.scale, bias=bias,
+                                  color_layout=layout)
+    else:
+        spec_input = ct.TensorType(name=inputs.name, shape=inputs.shape)
+    classifier = ct.ClassifierConfig(class_labels) if class_labels else None
+    try:
+        with _quiet():
+            model = ct.convert(keras_model, source="tensorflow", convert_to="mlprogram",
+                               minimum_deployment_target=getattr(ct.target, target),
+                               compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
+                               inputs=[spec_input], classifier_config=classifier)
+    except Exception as err:  # noqa: BLE001 - coremltools raises many types; keep one line
+        first = (str(err).strip().splitlines() or [repr(err)])[0][:300]
+        raise ConversionError(f"Core ML conversion failed: {type(err).__name__}: {first}",
+                              hint="set EDGEKIT_DEBUG=1 for the converter's output") from None
+    return _rename_outputs(ct, model, output_name, has_labels=bool(class_labels))
+
+
+def _rename_outputs(ct: Any, model: Any, output_name: str, *, has_labels: bool) -> Any:
+    """Name the probabilities output `output_name` (a classifier keeps `classLabel` beside it)."""
+    spec = model.get_spec()
+    outputs = [o.name for o in spec.description.output]
+    probabilities = [name for name in outputs if name != "classLabel"] if has_labels else outputs[:1]
+    if probabilities and probabilities[0] != output_name:
+        with _quiet():
+            ct.utils.rename_feature(spec, probabilities[0], output_name)
+            model = ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
+    return model
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def weight_consumers(model: Any) -> dict[str, tuple[str, str, np.ndarray]]:
+    """{weight name: (consumer op name, consumer op type, dense value)} for conv/linear/matmul weights."""
+    import coremltools.optimize.coreml as cto
+
+    with _quiet():
+        metadata = cto.get_weights_metadata(model, weight_threshold=0)
+    found = {}
+    for name, meta in metadata.items():
+        consumers = [c for c in meta.child_ops if c.op_type in WEIGHT_OPS]
+        if consumers and np.ndim(meta.val) >= 2:
+            found[name] = (consumers[0].name, consumers[0].op_type, np.asarray(meta.val))
+    return found
+
+
+def layer_of(op_name: str, layer_names: list[str]) -> Optional[str]:
+    """The Keras layer an op belongs to: the longest layer name that appears as a name segment."""
+    wrapped = f"_{op_name}_"
+    matches = [n for n in layer_names if f"_{n}_" in wrapped]
+    return max(matches, key=len) if matches else None
+
+
+def dense_weights(model: Any) -> dict[str, tuple[str, np.ndarray]]:
+    """{consumer op name: (op type, weight values)} after decompressing every compressed weight."""
+    import coremltools.optimize.coreml as cto
+
+    with _quiet():
+        plain = cto.decompress_weights(model)
+    return {op: (kind, value) for op, kind, value in weight_consumers(plain).values()}
+
+
+def keras_layout(kernel: np.ndarray, layer_type: str, op_type: str, shape: tuple[int, ...]) -> Optional[np.ndarray]:
+    """`kernel` (Keras layout) rearranged the way Core ML stores it for this op, or None."""
+    candidates = []
+    if kernel.ndim == 4 and layer_type == "DepthwiseConv2D":
+        h, w, c, m = kernel.shape
+        candidates.append(kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, h, w))
+    elif kernel.ndim == 4:
+        candidates.append(kernel.transpose(3, 2, 0, 1))  # HWIO -> OIHW
+    elif kernel.ndim == 2:
+        candidates += [kernel.T, kernel] if op_type == "linear" else [kernel, kernel.T]
+    for candidate in candidates:
+        if candidate.shape == tuple(shape):
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------- compression
+
+
+@dataclass
+class LayerFormat:
+    """How one layer's weight is stored in one variant."""
+
+    layer: str
+    op: str  # consumer op name in the Core ML program
+    format: str  # "fp16" / "fp32" / "lut" / "int8" / "int4", with "+sparse" when zeros are stored sparsely
+    nbits: Optional[int] = None
+    per_channel: bool = False
+    source: str = ""  # "learned clusters", "k-means (post-training)", "QAT weights", ...
+
+
+def palettize(model: Any, configs: dict[str, Any], *, joint: bool) -> Any:
+    import coremltools.optimize.coreml as cto
+
+    if not configs:
+        return model
+    with _quiet():
+        return cto.palettize_weights(model, cto.OptimizationConfig(op_name_configs=configs), joint_compression=joint)
+
+
+def sparsify(model: Any, ops: list[str]) -> Any:
+    """Store exact zeros of these ops' weights as Core ML sparse tensors (lossless)."""
+    import coremltools.optimize.coreml as cto
+
+    if not ops:
+        return model
+    config = cto.OpThresholdPrunerConfig(threshold=1e-30, minimum_sparsity_percentile=0.0, weight_threshold=0)
+    with _quiet():
+        return cto.prune_weights(model, cto.OptimizationConfig(op_name_configs={op: config for op in ops}))
+
+
+def quantize_linear(model: Any, configs: dict[str, Any], *, joint: bool) -> Any:
+    import coremltools.optimize.coreml as cto
+
+    if not configs:
+        return model
+    with _quiet():
+        return cto.linear_quantize_weights(model, cto.OptimizationConfig(op_name_configs=configs),
+                                           joint_compression=joint)
+
+
+def lut_config(*, per_channel: bool, nbits: Optional[int] = None, mode: str = "unique") -> Any:
+    import coremltools.optimize.coreml as cto
+
+    kwargs: dict[str, Any] = {"mode": mode, "weight_threshold": 0}
+    if nbits is not None:
+        kwargs["nbits"] = nbits
+    if per_channel:
+        kwargs.update(granularity="per_grouped_channel", group_size=1)
+    return cto.OpPalettizerConfig(**kwargs)
+
+
+def linear_config(*, bits: int) -> Any:
+    import coremltools.optimize.coreml as cto
+
+    if bits == 4:
+        return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
+                                           block_size=32, weight_threshold=0)
+    return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                       weight_threshold=0)
+
+
+def quantize_activations(model: Any, samples: list[dict[str, Any]]) -> Any:
+    """8-bit activations calibrated by running the model: coremltools needs Core ML prediction (macOS)."""
+    import coremltools.optimize.coreml as cto
+
+    with _quiet():
+        config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
+        return cto.linear_quantize_activations(model, config, sample_data=samples)
+
+
+def program(model: Any) -> Any:
+    """The MIL program inside an ML Program package (read back from its spec and weight file)."""
+    from coremltools.converters.mil.frontend.milproto.load import load as milproto_load
+    from coremltools.models import utils as model_utils
+
+    with _quiet():
+        return model_utils._convert_model_spec_to_pymil_prog(model, model.get_spec().specificationVersion,
+                                                             milproto_load)
+
+
+def storage(model: Any) -> dict[str, dict[str, Any]]:
+    """{consumer op name: how its weight is stored}, read from the program's constexpr ops.
+
+    e.g. {"format": "lut+sparse", "nbits": 4, "per_channel": True, "chain": ["constexpr_lut_to_sparse", ...]}.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for function in program(model).functions.values():
+        for op in function.operations:
+            if op.op_type not in WEIGHT_OPS:
+                continue
+            for key in ("weight", "y", "x"):
+                var = op.inputs.get(key)
+                if var is not None and var.op is not None and _is_constant(var.op):
+                    found[op.name] = _describe_chain(var.op)
+                    break
+    return found
+
+
+def _is_constant(op: Any) -> bool:
+    if op.op_type == "const" or op.op_type.startswith("constexpr_"):
+        return True
+    return op.op_type == "cast" and op.inputs["x"].op is not None and _is_constant(op.inputs["x"].op)
+
+
+def _describe_chain(op: Any) -> dict[str, Any]:
+    chain, nbits, per_channel, dtype = [], None, False, None
+    stack = [op]
+    while stack:
+        current = stack.pop()
+        chain.append(current.op_type)
+        if current.op_type.startswith("constexpr_lut"):
+            lut = current.inputs["lut"].val
+            # iOS18 LUTs: shape (groups..., entries, vector); iOS16: (entries,)
+            entries = lut.shape[-2] if lut.ndim >= 2 else lut.shape[0]
+            nbits = int(np.ceil(np.log2(max(entries, 2))))
+            per_channel = lut.ndim >= 2 and int(np.prod(lut.shape[:-2])) > 1
+        if current.op_type in ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale"):
+            data = current.inputs.get("quantized_data") if "quantized_data" in current.inputs else current.inputs.get("data")
+            dtype = str(data.dtype.__name__) if data is not None else None
+        if current.op_type == "const":
+            dtype = dtype or str(getattr(current.outputs[0].dtype, "__name__", current.outputs[0].dtype))
+        for value in current.inputs.values():
+            if getattr(value, "op", None) is not None and _is_constant(value.op):
+                stack.append(value.op)
+    kinds = []
+    if any(c.startswith("constexpr_lut") for c in chain):
+        kinds.append("lut")
+    if any(c in ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale") for c in chain):
+        kinds.append("int4" if dtype and "4" in dtype and "int" in dtype else "int8")
+    if any("sparse" in c for c in chain):
+        kinds.append("sparse")
+    return {"format": "+".join(kinds) or "dense", "nbits": nbits, "per_channel": per_channel, "dtype": dtype,
+            "chain": chain}
