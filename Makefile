@@ -5,7 +5,7 @@ STAMP := $(VENV)/.edgekit-installed
 
 .PHONY: install demo test bench clean
 
-$(STAMP): requirements.lock pyproject.toml scripts/install.sh
+$(STAMP): requirements.lock pyproject.toml scripts/install.sh package.json package-lock.json
 	bash scripts/install.sh
 	touch $@
 

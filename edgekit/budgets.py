@@ -30,7 +30,40 @@ def evaluate(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]
         results.append(entry)
     if budgets.max_accuracy_drop is not None:
         results.append(_entry("max_accuracy_drop", budgets.max_accuracy_drop, artifact.get("accuracy_drop"), "pp"))
+    results += _web(artifact, budgets)
     return results
+
+
+def _web(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]:
+    """Web budgets: brotli download, and the fastest browser runtime's p50 and time to first inference."""
+    results = []
+    if budgets.max_download_brotli is not None:
+        results.append(_entry("max_download_brotli", budgets.max_download_brotli, artifact.get("brotli_bytes"), "bytes"))
+    browser = pick_latency([e for e in artifact.get("latency") or [] if e.get("where") == "browser"])
+    for name, limit, key in (("max_browser_p50", budgets.max_browser_p50, "p50_ms"),
+                             ("max_first_inference", budgets.max_first_inference, "first_inference_ms")):
+        if limit is not None:
+            entry = _entry(name, limit, browser and browser.get(key), "ms")
+            if browser:
+                entry["where"] = f"browser {browser.get('runtime')} {browser.get('backend')}"
+            results.append(entry)
+    return results
+
+
+def recommend_web(artifacts: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The web runtime with the fastest browser p50 across the web artifacts, and what it costs."""
+    measured = [(a, e) for a in artifacts if a.get("target") == "web" for e in a.get("latency") or []
+                if e.get("where") == "browser" and e.get("p50_ms") is not None]
+    if not measured:
+        return None
+    artifact, best = min(measured, key=lambda pair: pair[1]["p50_ms"])
+    unavailable = sorted({f"{e['runtime']} {e['backend']}" for a in artifacts if a.get("target") == "web"
+                          for e in a.get("latency") or [] if e.get("where") == "browser" and e.get("p50_ms") is None})
+    return {"runtime": best.get("runtime"), "backend": best.get("backend"), "path": artifact["path"],
+            "p50_ms": best["p50_ms"], "first_inference_ms": best.get("first_inference_ms"),
+            "bytes_transferred": best.get("bytes_transferred"), "browser": best.get("browser"),
+            "compared": len(measured), "unavailable": unavailable,
+            "reason": f"fastest browser p50 of {len(measured)} measured runtime/backend pairs"}
 
 
 def pick_latency(entries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgekit.budgets import evaluate
+from edgekit.budgets import evaluate, recommend_web
 from edgekit.config import Budgets, describe_error
 from edgekit.errors import ConfigError, InputError
 from edgekit.report import gate_passed, load_report
@@ -29,6 +29,8 @@ def check_report(path: Path, *, budgets_file: Path | None = None) -> dict[str, A
         elif artifact.get("budgets"):
             artifact["budgets"] = evaluate(artifact, _recorded_budgets(artifact, path))
     report["passed"] = gate_passed(report["artifacts"])
+    if any(a.get("target") == "web" for a in report["artifacts"]):
+        report["web_recommendation"] = recommend_web(report["artifacts"])
     return report
 
 

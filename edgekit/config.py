@@ -62,13 +62,19 @@ class Budgets(Strict):
     max_accuracy_drop: Optional[float] = Field(
         None, ge=0, json_schema_extra={"example": "max_accuracy_drop = 1.0  # percentage points"}
     )
+    max_download_brotli: Optional[int] = Field(
+        None, json_schema_extra={"example": 'max_download_brotli = "300 KB"  # web: brotli of the model files'})
+    max_browser_p50: Optional[float] = Field(
+        None, json_schema_extra={"example": 'max_browser_p50 = "3 ms"  # web: fastest browser runtime only'})
+    max_first_inference: Optional[float] = Field(
+        None, json_schema_extra={"example": 'max_first_inference = "2 s"  # web: page open to first result'})
 
-    @field_validator("max_size", "max_download", mode="before")
+    @field_validator("max_size", "max_download", "max_download_brotli", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
         return None if value is None else parse_size(value)
 
-    @field_validator("max_latency_p50", mode="before")
+    @field_validator("max_latency_p50", "max_browser_p50", "max_first_inference", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration_ms(value)
@@ -124,10 +130,72 @@ class AndroidTarget(Strict):
         return list(self.ship) if self.ship else list(self.precisions)
 
 
+TFJS_QUANTIZE = ("none", "uint8", "uint16", "float16")
+WEB_BACKENDS = ("tfjs-wasm", "tfjs-webgl", "tfjs-cpu", "tfjs-webgpu", "litertjs-wasm", "litertjs-webgpu")
+
+
+class WebTarget(Strict):
+    """TF.js graph (or layers) model + a `.tflite` for LiteRT.js; parity in Node, latency in Chromium."""
+
+    quantize: Literal["none", "uint8", "uint16", "float16"] = Field(
+        "uint8", json_schema_extra={"example": 'quantize = "uint8"  # TF.js weight quantization; "none" = float32'})
+    quantize_nodes: dict[Literal["uint8", "uint16", "float16"], list[str]] = Field(
+        default_factory=dict,
+        json_schema_extra={"example": 'quantize_nodes = { float16 = ["*/probs/*"] }  # per weight-name pattern'})
+    shard_size: int = Field(4 * 1024 * 1024, json_schema_extra={"example": 'shard_size = "4 MiB"'})
+    model_format: Literal["graph", "layers"] = Field(
+        "graph", json_schema_extra={"example": 'model_format = "graph"  # or "layers" (tf.loadLayersModel)'})
+    litertjs: bool = Field(True, json_schema_extra={"example": "litertjs = true  # also ship web/model.tflite"})
+    tflite_precision: Literal["fp32", "fp16", "dynamic"] = Field(
+        "dynamic", json_schema_extra={"example": 'tflite_precision = "dynamic"  # float input/output'})
+    node_backends: list[Literal["wasm", "cpu"]] = Field(
+        ["wasm", "cpu"], json_schema_extra={"example": 'node_backends = ["wasm", "cpu"]  # first: accuracy on all'})
+    parity_samples: int = Field(200, ge=1, json_schema_extra={"example": "parity_samples = 200"})
+    parity: dict[str, ParityTolerance] = Field(
+        default_factory=dict, json_schema_extra={"example": "[targets.web.parity.uint8]"})
+    samples: int = Field(10, ge=1, le=1000, json_schema_extra={"example": "samples = 10  # test images in samples.json"})
+    profile_browser: bool = Field(True, json_schema_extra={"example": "profile_browser = true  # during the build"})
+    browser_backends: list[Literal["tfjs-wasm", "tfjs-webgl", "tfjs-cpu", "tfjs-webgpu", "litertjs-wasm",
+                                   "litertjs-webgpu"]] = Field(
+        list(WEB_BACKENDS), json_schema_extra={"example": 'browser_backends = ["tfjs-wasm", "litertjs-wasm"]'})
+    browser_gpu: bool = Field(False, json_schema_extra={"example": "browser_gpu = false  # true: GPU flags"})
+    threads: int = Field(1, ge=1, json_schema_extra={"example": "threads = 1  # wasm threads"})
+    warmup: int = Field(10, ge=0, json_schema_extra={"example": "warmup = 10"})
+    runs: int = Field(100, ge=1, json_schema_extra={"example": "runs = 100"})
+    budgets: Budgets = Field(default_factory=Budgets, json_schema_extra={"example": "[targets.web.budgets]"})
+
+    @field_validator("shard_size", mode="before")
+    @classmethod
+    def _shard(cls, value: Any) -> Any:
+        return parse_size(value)
+
+    @field_validator("parity")
+    @classmethod
+    def _parity_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        allowed = TFJS_QUANTIZE + ("fp32", "fp16", "dynamic")
+        for key in value:
+            if key not in allowed:
+                raise ValueError(f"parity.{key}: use a quantize value or a tflite precision: {', '.join(allowed)}")
+        return value
+
+    @field_validator("node_backends", "browser_backends")
+    @classmethod
+    def _unique_backends(cls, value: list[str]) -> list[str]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"list each backend once (at least one); got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _patterns(self) -> "WebTarget":
+        if any(not patterns for patterns in self.quantize_nodes.values()):
+            raise ValueError("quantize_nodes: give each dtype a non-empty list of weight-name patterns")
+        return self
+
+
 class TargetsSection(Strict):
     android: Optional[AndroidTarget] = Field(None, json_schema_extra={"example": "[targets.android]"})
     ios: Optional[dict[str, Any]] = Field(None, json_schema_extra={"example": "[targets.ios]"})
-    web: Optional[dict[str, Any]] = Field(None, json_schema_extra={"example": "[targets.web]"})
+    web: Optional[WebTarget] = Field(None, json_schema_extra={"example": "[targets.web]"})
 
 
 class BuildSection(Strict):

@@ -11,6 +11,7 @@ import platform
 from typing import Any
 
 from edgekit import __version__, targets
+from edgekit.budgets import recommend_web
 from edgekit.config import Config
 from edgekit.context import BuildContext
 from edgekit.data import load_split
@@ -95,6 +96,7 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
             },
             "recipe": recipe_report,
             "artifacts": artifacts,
+            **({"web_recommendation": recommend_web(artifacts)} if "web" in names else {}),
             "notes": list(model.notes) + notes,
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
@@ -129,6 +131,10 @@ def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str
         from edgekit.targets import android
 
         return android.build(ctx, config.targets.android)
+    if name == "web":
+        from edgekit.targets import web
+
+        return web.build(ctx, config.targets.web, dataset=config.dataset)
     raise ConfigError(f"target {name!r} is not available")  # guarded by resolve_targets
 
 

@@ -19,6 +19,19 @@ if [ ! -f "$DATA/t10k-images-idx3-ubyte.gz" ]; then
   apt_install dataset-fashion-mnist
 fi
 
+# Web target: headless Chromium from Debian (playwright never downloads a browser) and Node.js + npm
+# for the pinned npm packages (package-lock.json: TF.js 4.22.0, LiteRT.js 2.5.3, playwright-core).
+web_packages=()
+command -v chromium >/dev/null || web_packages+=(chromium)
+command -v node >/dev/null || web_packages+=(nodejs)
+command -v npm >/dev/null || web_packages+=(npm)
+if [ ${#web_packages[@]} -gt 0 ]; then
+  echo "installing Debian packages ${web_packages[*]}"
+  apt_install "${web_packages[@]}"
+fi
+echo "installing the pinned npm packages (npm ci)"
+npm ci --no-audit --no-fund --loglevel=error >/dev/null
+
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
   for candidate in python3.11 python3; do

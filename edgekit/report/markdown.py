@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.budgets import describe, pick_latency
+from edgekit.report import web as web_section
 
 
 def _pct(value: Any) -> str:
@@ -82,6 +83,7 @@ def render(report: dict[str, Any]) -> str:
             f"{_parity(a)} | {_budgets(a)} |"
         )
     lines += _recipe(report)
+    lines += web_section.section(report)
     gated = [(a, b) for a in report.get("artifacts", []) for b in a.get("budgets", [])]
     if gated:
         lines += ["", "## Budgets", "", "| artifact | budget | limit | actual | result |", "|---|---|---:|---:|---|"]

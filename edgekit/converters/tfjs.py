@@ -1,0 +1,72 @@
+"""Keras -> TensorFlow.js (graph model, or layers model when asked), with weight quantization.
+
+Uses the `tensorflowjs` converter of the pinned stack (4.22.0 with TF 2.19; it breaks on newer
+TensorFlow). `tensorflowjs` pulls in jax and TF decision forests, so it is imported here only,
+when a web build runs (about 0.3 s on top of TensorFlow, measured; no clash with legacy Keras).
+
+Quantization: `quantize` applies to every weight ("none" keeps float32); `quantize_nodes` maps a
+dtype to weight-name patterns (fnmatch, e.g. "*/probs/*") that take that dtype instead.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import ConversionError, EnvironmentProblem, UnsupportedModelError
+from edgekit.models import LoadedModel
+from edgekit.quiet import quiet_native
+from edgekit.tfenv import tensorflow
+
+
+def dtype_map(quantize: str, nodes: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The converter's quantization map: patterns per dtype plus the fallthrough dtype."""
+    mapping: dict[str, Any] = {dtype: list(patterns) for dtype, patterns in nodes.items()}
+    if quantize != "none":
+        if quantize in mapping:
+            raise ValueError(f"quantize = {quantize!r} is also a key of quantize_nodes; list only the exceptions there")
+        mapping[quantize] = True
+    return mapping or None
+
+
+def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes: dict[str, list[str]] | None = None,
+            shard_size: int = 4 * 1024 * 1024, model_format: str = "graph") -> list[Path]:
+    """Write `model.json` and its weight shards into `out_dir`; return the files written (model.json first)."""
+    if model.keras_model is None:
+        raise UnsupportedModelError("the web target converts Keras models; this SavedModel has no Keras model",
+                                    hint="export the model as .keras")
+    tensorflow()
+    # tensorflow_decision_forests (imported by tensorflowjs) greets on import, through IPython when
+    # stdout is not a terminal (IPython is not installed): switch the greeting off.
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    try:
+        from tensorflowjs.converters import keras_h5_conversion, tf_saved_model_conversion_v2
+    except ImportError as err:
+        raise EnvironmentProblem(f"tensorflowjs is not importable ({err})",
+                                 hint="run `bash scripts/install.sh` (tensorflowjs 4.22.0 with TF 2.19, ydf 0.13.0)") from None
+    try:
+        mapping = dtype_map(quantize, nodes or {})
+    except ValueError as err:
+        raise UnsupportedModelError(str(err)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with quiet_native():
+            if model_format == "layers":
+                keras_h5_conversion.save_keras_model(model.keras_model, str(out_dir), quantization_dtype_map=mapping,
+                                                     weight_shard_size_bytes=shard_size)
+            else:
+                tf_saved_model_conversion_v2.convert_keras_model_to_graph_model(
+                    model.keras_model, str(out_dir), quantization_dtype_map=mapping,
+                    weight_shard_size_bytes=shard_size)
+    except ValueError as err:
+        if "quantization" in str(err).lower() or "match" in str(err).lower():
+            raise UnsupportedModelError(f"TF.js quantization map rejected: {str(err).splitlines()[0][:200]}",
+                                        hint="make quantize_nodes patterns name each weight at most once") from None
+        raise ConversionError(f"TF.js conversion failed: {str(err).splitlines()[0][:300]}") from None
+    except Exception as err:  # noqa: BLE001 - the converter raises many types; keep one line
+        message = (str(err).strip().splitlines() or [repr(err)])[0][:300]
+        raise ConversionError(f"TF.js conversion failed: {message}", hint="report the model's layers") from None
+    manifest = out_dir / "model.json"
+    if not manifest.is_file():
+        raise ConversionError(f"TF.js conversion wrote no model.json in {out_dir}")
+    return [manifest] + sorted(p for p in out_dir.iterdir() if p != manifest)

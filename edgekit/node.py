@@ -1,0 +1,79 @@
+"""Node.js and Chromium for the web target: where they are, and running edgekit's .mjs scripts.
+
+The npm packages (`package.json`, installed by `scripts/install.sh` with `npm ci`) live in
+`node_modules/` at the repository root, where Node resolves them for `edgekit/web/*.mjs`. Nothing here
+downloads anything: a missing tool is an `EnvironmentProblem` (exit 4) naming the install step.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import ConversionError, EdgekitError, EnvironmentProblem
+
+SCRIPTS = Path(__file__).resolve().parent / "web"
+INSTALL_HINT = "run `bash scripts/install.sh` (installs the Debian packages nodejs/chromium and runs `npm ci`)"
+REQUIRED = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@litertjs/core", "playwright-core")
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+
+
+def node_binary() -> str:
+    found = shutil.which("node")
+    if not found:
+        raise EnvironmentProblem("Node.js is not installed (the web target runs TF.js in Node)", hint=INSTALL_HINT)
+    return found
+
+
+def node_modules() -> Path:
+    """The folder holding the pinned npm packages; every required package must be there."""
+    folder = Path(__file__).resolve().parents[1] / "node_modules"
+    missing = [name for name in REQUIRED if not (folder / name / "package.json").is_file()]
+    if missing:
+        raise EnvironmentProblem(f"npm packages missing in {folder}: {', '.join(missing)}", hint=INSTALL_HINT)
+    return folder
+
+
+def chromium_binary() -> str:
+    override = os.environ.get("EDGEKIT_CHROMIUM")
+    if override:
+        if not Path(override).is_file():
+            raise EnvironmentProblem(f"EDGEKIT_CHROMIUM={override} does not exist", hint=INSTALL_HINT)
+        return override
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise EnvironmentProblem("Chromium is not installed (browser profiling drives headless Chromium)",
+                             hint=INSTALL_HINT + "; or set profile_browser = false in [targets.web]")
+
+
+def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float,
+               error: type[EdgekitError] = ConversionError) -> dict[str, Any]:
+    """Run `edgekit/web/<name>` with a JSON spec file; return the JSON line it prints.
+
+    A script that reports `{"error": ...}` raises `error` (e.g. EnvironmentProblem when Chromium
+    cannot start); a crash or a timeout is a ConversionError (exit 5)."""
+    node = node_binary()
+    node_modules()
+    spec_path = workdir / f"{Path(name).stem}.spec.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    try:
+        done = subprocess.run([node, str(SCRIPTS / name), str(spec_path)], capture_output=True, text=True,
+                              timeout=timeout, cwd=SCRIPTS)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"{name} did not finish within {timeout:.0f} s",
+                              hint="lower parity_samples or runs in [targets.web]") from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        detail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise ConversionError(f"{name} failed (exit {done.returncode}): {detail}",
+                              hint="set EDGEKIT_DEBUG=1 and re-run to see Node's output")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise error(f"{name}: {result['error'][:300]}", hint=INSTALL_HINT if error is EnvironmentProblem
+                    else "check the web artifacts and the npm install")
+    return result

@@ -1,0 +1,170 @@
+"""Latency in a real browser: headless Chromium driven by playwright-core over a local server.
+
+The build folder (or `edgekit profile`'s --out) is served on 127.0.0.1 with an ephemeral port,
+with the pinned npm runtimes beside it. For every runtime/backend configured — TF.js wasm,
+webgl, cpu, webgpu on the TF.js graph model; LiteRT.js wasm, webgpu on the `.tflite` — a fresh
+browser context (empty cache) opens the benchmark page (`edgekit/web/bench.html`), which
+records bytes transferred, time to first inference (from navigation start: runtime scripts,
+wasm, model download, compilation, first run), then p50/p90 over `runs` single-image inferences
+and a check of the outputs on the exported samples against the Keras reference. A backend that
+cannot run here (no GPU in headless Chromium) is recorded as unavailable with the reason.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+import tempfile
+import threading
+import urllib.parse
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+from edgekit import node
+from edgekit.errors import ConfigError, EnvironmentProblem, InputError
+from edgekit.progress import Reporter
+
+RUNTIME_OF_FORMAT = {"tfjs": "tfjs", "tflite": "litertjs"}
+SAMPLES = "web/samples.json"
+NOTE = "headless Chromium on the build machine ({cpu}); the local server sends files uncompressed"
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Serves /model/ (the build folder), /node_modules/ and /bench/ (edgekit/web) and nothing else."""
+
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
+                      ".mjs": "text/javascript", ".js": "text/javascript", ".json": "application/json",
+                      ".tflite": "application/octet-stream", ".bin": "application/octet-stream"}
+
+    def __init__(self, *args: Any, roots: dict[str, Path], isolate: bool, **kwargs: Any):
+        self.roots = roots
+        self.isolate = isolate
+        super().__init__(*args, **kwargs)
+
+    def translate_path(self, path: str) -> str:
+        clean = posixpath.normpath(urllib.parse.unquote(urllib.parse.urlsplit(path).path))
+        for prefix, root in self.roots.items():
+            if clean.startswith(f"/{prefix}/"):
+                relative = clean[len(prefix) + 2:]
+                if ".." not in relative.split("/"):
+                    return str(root / relative)
+        return str(Path(tempfile.gettempdir()) / "edgekit-no-such-file")
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        if self.isolate:  # SharedArrayBuffer for multi-threaded wasm
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
+    def list_directory(self, path: Any) -> None:
+        self.send_error(404)
+        return None
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        return
+
+
+@contextlib.contextmanager
+def serve(folder: Path, *, isolate: bool = False) -> Iterator[str]:
+    """Serve `folder` under /model/ on 127.0.0.1:<ephemeral>; yield the base URL."""
+    roots = {"model": folder, "node_modules": node.node_modules(), "bench": node.SCRIPTS}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, roots=roots, isolate=isolate))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def cases_for(artifacts: list[dict[str, Any]], cfg: Any, *, shape: list[int]) -> list[dict[str, Any]]:
+    cases = []
+    for artifact in artifacts:
+        runtime = RUNTIME_OF_FORMAT.get(artifact.get("format"))
+        for name in cfg.browser_backends:
+            wanted_runtime, backend = name.split("-", 1)
+            if wanted_runtime != runtime:
+                continue
+            cases.append({"path": artifact["path"], "runtime": runtime, "backend": backend,
+                          "model": f"/model/{artifact['path']}", "samples": f"/model/{SAMPLES}", "shape": shape,
+                          "warmup": cfg.warmup, "runs": cfg.runs, "threads": cfg.threads})
+    return cases
+
+
+def profile_folder(folder: Path, artifacts: list[dict[str, Any]], cfg: Any, *,
+                   progress: Reporter) -> list[dict[str, Any]]:
+    """Profile the web artifacts found in `folder`; return `[{"path", "latency": [entries]}]`."""
+    samples = folder / SAMPLES
+    if not samples.is_file():
+        raise InputError(f"{samples} is missing", hint="re-run `edgekit build --target web` to export it")
+    shape = json.loads(samples.read_text(encoding="utf-8"))["input_shape"]
+    cases = cases_for(artifacts, cfg, shape=shape)
+    if not cases:
+        return []
+    spec = {"chromium": node.chromium_binary(), "gpu": cfg.browser_gpu, "timeout_ms": 120_000, "cases": cases}
+    with progress.stage(f"web: {len(cases)} runtime/backend pairs profiled in headless Chromium ({cfg.runs} runs)"):
+        with serve(folder, isolate=True) as base_url, tempfile.TemporaryDirectory() as work:
+            spec["base_url"] = base_url
+            result = node.run_script("browser_bench.mjs", spec, workdir=Path(work), timeout=60 + 150 * len(cases),
+                                     error=EnvironmentProblem)
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    tolerance = {a["path"]: (a.get("parity") or {}).get("tolerance") for a in artifacts}
+    for page in result["results"]:
+        entry = _entry(page, browser=result["browser"], tolerance=tolerance.get(page["path"]))
+        by_path.setdefault(page["path"], []).append(entry)
+        progress.say(f"  {_describe(entry)}")
+    return [{"path": path, "latency": entries} for path, entries in by_path.items()]
+
+
+def _entry(page: dict[str, Any], *, browser: str, tolerance: dict[str, Any] | None) -> dict[str, Any]:
+    import platform
+
+    entry: dict[str, Any] = {"where": "browser", "runtime": page["runtime"], "backend": page["backend"],
+                             "browser": browser}
+    if not page.get("available"):
+        entry.update({"available": False, "p50_ms": None, "reason": page.get("reason") or "did not run"})
+        if page.get("error"):
+            entry["error"] = True
+        return entry
+    entry["available"] = True
+    for key in ("p50_ms", "p90_ms", "min_ms", "max_ms", "mean_ms", "first_inference_ms", "first_run_ms", "load_ms"):
+        entry[key] = round(float(page[key]), 4)
+    for key in ("bytes_transferred", "model_bytes_transferred", "runtime_bytes_transferred", "warmup", "runs"):
+        entry[key] = int(page[key])
+    if page.get("threads") is not None:
+        entry["threads"] = int(page["threads"])
+    check = dict(page["check"])
+    check["max_abs_error"] = round(float(check["max_abs_error"]), 6)
+    if tolerance:
+        check["status"] = "passed" if check["max_abs_error"] <= tolerance["max_abs_error"] else "failed"
+    entry["check"] = check
+    cpu = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
+    entry["note"] = "; ".join(filter(None, [NOTE.format(cpu=cpu), page.get("note")]))
+    return entry
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    name = f"{entry['runtime']} {entry['backend']}"
+    if not entry.get("available"):
+        return f"{name}: unavailable ({entry['reason']})"
+    return (f"{name}: p50 {entry['p50_ms']:.3f} ms, first inference {entry['first_inference_ms']:.0f} ms, "
+            f"{entry['bytes_transferred']:,} B transferred")
+
+
+def run(config: Any, *, out: Path, args: Any, progress: Reporter) -> list[dict[str, Any]]:
+    """`edgekit profile --target web`: profile the web artifacts of the build in `out`."""
+    from edgekit.report import load_report
+
+    cfg = config.targets.web
+    if cfg is None:
+        raise ConfigError("the config has no [targets.web] section", hint="add [targets.web] and build it first")
+    report = load_report(out / "report.json")
+    artifacts = [a for a in report["artifacts"] if a.get("target") == "web"]
+    if not artifacts:
+        raise InputError(f"{out / 'report.json'} has no web artifacts",
+                         hint="run `edgekit build --target web` first, or pass --out to that build's folder")
+    return profile_folder(out, artifacts, cfg, progress=progress)

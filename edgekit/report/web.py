@@ -1,0 +1,43 @@
+"""report.md section for the web target: every browser runtime/backend, and the recommendation."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ms(value: Any) -> str:
+    return "—" if value is None else f"{value:,.3f}"
+
+
+def section(report: dict[str, Any]) -> list[str]:
+    rows = [(a, e) for a in report.get("artifacts", []) if a.get("target") == "web"
+            for e in a.get("latency") or [] if e.get("where") == "browser"]
+    if not rows:
+        return []
+    lines = ["", "## Web runtimes in the browser", "",
+             "| artifact | runtime / backend | p50 ms | p90 ms | first inference ms | bytes transferred | "
+             "outputs vs Keras (exported samples) | status |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for artifact, e in rows:
+        name = f"{e.get('runtime')} / {e.get('backend')}"
+        if e.get("p50_ms") is None:
+            lines.append(f"| `{artifact['path']}` | {name} | — | — | — | — | — | unavailable: {e.get('reason', '?')} |")
+            continue
+        check = e.get("check") or {}
+        checked = (f"max err {check['max_abs_error']:.2g}, top-1 {100 * check['top1_agreement']:.0f} % "
+                   f"on {check['samples']}" if check else "—")
+        transferred = e.get("bytes_transferred")
+        model_bytes = e.get("model_bytes_transferred")
+        bytes_text = "—" if transferred is None else (
+            f"{transferred:,} (model {model_bytes:,})" if model_bytes is not None else f"{transferred:,}")
+        lines.append(f"| `{artifact['path']}` | {name} | {_ms(e['p50_ms'])} | {_ms(e.get('p90_ms'))} | "
+                     f"{_ms(e.get('first_inference_ms'))} | {bytes_text} | {checked} | "
+                     f"measured ({e.get('browser', 'browser')}) |")
+    best = report.get("web_recommendation")
+    if best:
+        lines += ["", f"**Recommended web runtime: {best['runtime']} {best['backend']}** (`{best['path']}`): "
+                      f"p50 {best['p50_ms']:.3f} ms, first inference {_ms(best.get('first_inference_ms'))} ms — "
+                      f"{best['reason']}."]
+    lines += ["", "First inference counts from opening the page: runtime scripts and wasm, model download, "
+                  "compilation and one run, served from localhost without compression (a real server "
+                  "sends the gzip/brotli bytes in the table above)."]
+    return lines

@@ -1,0 +1,68 @@
+// Drive headless Chromium (the Debian package, never a downloaded browser) with playwright-core
+// through the benchmark page, one fresh browser context (empty cache) per runtime/backend.
+//
+//   node edgekit/web/browser_bench.mjs SPEC.json
+//
+// SPEC: {"chromium": "/usr/bin/chromium", "base_url": "http://127.0.0.1:PORT", "gpu": false,
+//        "timeout_ms": 120000, "cases": [{"runtime", "backend", "model", "samples", "shape",
+//        "warmup", "runs", "threads"}]}
+// Prints one JSON line: {"browser": "Chromium <version> headless", "results": [page result + case]}
+// or {"error": "..."} with exit code 1 when Chromium cannot start.
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const CPU_FLAGS = ['--disable-gpu'];
+const GPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist'];
+const COMMON_FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-extensions', '--disable-default-apps'];
+
+function out(value) {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+async function runCase(browser, spec, c) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const console = [];
+  page.on('console', (m) => { if (m.type() === 'error') console.push(m.text()); });
+  page.on('pageerror', (e) => console.push(String(e.message || e)));
+  const query = new URLSearchParams({
+    runtime: c.runtime, backend: c.backend, model: c.model, samples: c.samples, shape: c.shape.join(','),
+    warmup: String(c.warmup), runs: String(c.runs), threads: String(c.threads),
+  });
+  try {
+    await page.goto(`${spec.base_url}/bench/bench.html?${query}`, { waitUntil: 'load', timeout: spec.timeout_ms });
+    await page.waitForFunction(() => window.__edgekit !== undefined, null, { timeout: spec.timeout_ms, polling: 100 });
+    const result = await page.evaluate(() => window.__edgekit);
+    if (result.error && console.length) result.console = console.slice(0, 3);
+    return { ...c, ...result };
+  } catch (err) {
+    const reason = String((err && err.message) || err).split('\n')[0];
+    return { ...c, available: false, error: true, reason, console: console.slice(0, 3) };
+  } finally {
+    await context.close();
+  }
+}
+
+async function main() {
+  const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+  let browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: spec.chromium,
+      headless: true,
+      args: [...COMMON_FLAGS, ...(spec.gpu ? GPU_FLAGS : CPU_FLAGS)],
+      timeout: 60000,
+    });
+  } catch (err) {
+    out({ error: `Chromium did not start: ${String((err && err.message) || err).split('\n')[0]}` });
+    process.exit(1);
+  }
+  const results = [];
+  for (const c of spec.cases) results.push(await runCase(browser, spec, c));
+  const label = `Chromium ${browser.version()} headless${spec.gpu ? ' (GPU flags)' : ''}`;
+  await browser.close();
+  out({ browser: label, results });
+}
+
+main().catch((err) => { out({ error: String((err && err.stack) || err).split('\n')[0] }); process.exit(1); });
