@@ -31,7 +31,29 @@ def evaluate(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]
     if budgets.max_accuracy_drop is not None:
         results.append(_entry("max_accuracy_drop", budgets.max_accuracy_drop, artifact.get("accuracy_drop"), "pp"))
     results += _web(artifact, budgets)
+    if budgets.min_delegated_fraction:
+        results.append(_delegated(artifact, budgets.min_delegated_fraction))
     return results
+
+
+def _delegated(artifact: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
+    """min_delegated_fraction: each named delegate must take at least this share of the graph's nodes."""
+    found = artifact.get("delegates") or {}
+    actual: dict[str, Optional[float]] = {}
+    problems = []
+    for name, limit in limits.items():
+        summary = found.get(name) or {}
+        actual[name] = summary.get("fraction")
+        if actual[name] is None:
+            problems.append(f"{name}: not measured")
+        elif actual[name] < limit:
+            ops = sorted({f"{f['op']}" for f in summary.get("fallback", [])})
+            problems.append(f"{name} falls back on {', '.join(ops) or 'some nodes'}")
+    entry: dict[str, Any] = {"name": "min_delegated_fraction", "limit": dict(limits), "actual": actual,
+                             "unit": "fraction", "passed": not problems}
+    if problems:
+        entry["note"] = "; ".join(problems)
+    return entry
 
 
 def _web(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]:
@@ -75,6 +97,26 @@ def pick_latency(entries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
     return None
 
 
+def best_by_place(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fastest entry of each place (device, browser, host in that order), so views keep them apart.
+
+    An entry without p50 (e.g. a benchmark_model build that prints no median) counts by its mean."""
+    best = []
+    for where in LATENCY_PREFERENCE:
+        timed = [e for e in entries if e.get("where") == where and (e.get("p50_ms") if e.get("p50_ms") is not None
+                                                                     else e.get("mean_ms")) is not None]
+        if timed:
+            best.append(min(timed, key=lambda e: e["p50_ms"] if e.get("p50_ms") is not None else e["mean_ms"]))
+    return best
+
+
+def latency_text(entry: dict[str, Any]) -> str:
+    """'1.234 ms device' (p50), or 'mean 1.234 ms device' when the tool gave no p50."""
+    if entry.get("p50_ms") is not None:
+        return f"{entry['p50_ms']:.3f} ms {entry['where']}"
+    return f"mean {entry['mean_ms']:.3f} ms {entry['where']}"
+
+
 def _entry(name: str, limit: float, actual: Optional[float], unit: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "limit": limit, "actual": actual, "unit": unit}
     if actual is None:
@@ -90,9 +132,11 @@ def describe(entry: dict[str, Any]) -> tuple[str, str]:
     return _human(entry["limit"], entry["unit"]), _human(entry.get("actual"), entry["unit"])
 
 
-def _human(value: Optional[float], unit: str) -> str:
+def _human(value: Any, unit: str) -> str:
     if value is None:
         return "not measured"
+    if unit == "fraction" and isinstance(value, dict):
+        return ", ".join(f"{k} {'not measured' if v is None else f'{100 * v:.0f} %'}" for k, v in value.items())
     if unit == "bytes":
         return f"{format_size(value)} ({int(value):,} B)"
     if unit == "ms":

@@ -21,6 +21,7 @@ from edgekit.units import parse_duration_ms, parse_size
 DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 TFLITE_PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 TARGET_NAMES = ("android", "ios", "web")
+ANDROID_DELEGATES = ("xnnpack", "gpu", "nnapi")  # delegates edgekit checks (edgekit/delegates.py)
 
 
 class Strict(BaseModel):
@@ -62,6 +63,22 @@ class Budgets(Strict):
     max_accuracy_drop: Optional[float] = Field(
         None, ge=0, json_schema_extra={"example": "max_accuracy_drop = 1.0  # percentage points"}
     )
+    min_delegated_fraction: Optional[dict[str, float]] = Field(
+        None, json_schema_extra={"example": "min_delegated_fraction = { gpu = 1.0, xnnpack = 1.0 }  # android"}
+    )
+
+    @field_validator("min_delegated_fraction")
+    @classmethod
+    def _delegates(cls, value: Optional[dict[str, float]]) -> Optional[dict[str, float]]:
+        for name, fraction in (value or {}).items():
+            if name not in ANDROID_DELEGATES:
+                guess = difflib.get_close_matches(name, ANDROID_DELEGATES, n=1)
+                hint = f" — did you mean '{guess[0]}'?" if guess else ""
+                raise ValueError(f"unknown delegate {name!r}{hint}; use {', '.join(ANDROID_DELEGATES)}")
+            if not 0.0 <= fraction <= 1.0:
+                raise ValueError(f"{name} = {fraction}: a fraction of the graph's nodes, 0 to 1 (1.0 = all of it)")
+        return value
+
     max_download_brotli: Optional[int] = Field(
         None, json_schema_extra={"example": 'max_download_brotli = "300 KB"  # web: brotli of the model files'})
     max_browser_p50: Optional[float] = Field(
@@ -85,6 +102,36 @@ class ParityTolerance(Strict):
     min_top1_agreement: float = Field(ge=0, le=1, json_schema_extra={"example": "min_top1_agreement = 0.99"})
 
 
+class AndroidDevice(Strict):
+    """`edgekit profile --target android`: benchmark_model on a phone over adb."""
+
+    benchmark_model: Optional[Path] = Field(
+        None, json_schema_extra={"example": 'benchmark_model = "tools/android_aarch64_benchmark_model"'})
+    adb: str = Field("adb", json_schema_extra={"example": 'adb = "/opt/android-sdk/platform-tools/adb"'})
+    delegates: list[Literal["cpu", "xnnpack", "gpu", "nnapi"]] = Field(
+        ["xnnpack"], json_schema_extra={"example": 'delegates = ["xnnpack", "gpu"]  # cpu = no delegate'})
+    precisions: Optional[list[Literal["fp32", "fp16", "dynamic", "int8", "int16x8"]]] = Field(
+        None, json_schema_extra={"example": 'precisions = ["int8", "fp16"]  # default: the shipped ones'})
+    threads: int = Field(4, ge=1, json_schema_extra={"example": "threads = 4"})
+    warmup_runs: int = Field(20, ge=0, json_schema_extra={"example": "warmup_runs = 20"})
+    runs: int = Field(100, ge=1, json_schema_extra={"example": "runs = 100"})
+    cooldown_s: float = Field(5.0, ge=0, json_schema_extra={"example": "cooldown_s = 5  # pause between runs"})
+    pin_cores: Optional[str] = Field(
+        None, pattern=r"^[0-9a-fA-F]{1,16}$", json_schema_extra={"example": 'pin_cores = "f0"  # taskset mask'})
+    op_profiling: bool = Field(True, json_schema_extra={"example": "op_profiling = true"})
+    peak_memory: bool = Field(True, json_schema_extra={"example": "peak_memory = true"})
+    remote_dir: str = Field("/data/local/tmp/edgekit", pattern=r"^/data/local/tmp/[A-Za-z0-9_-][A-Za-z0-9_.-]*$",
+                            json_schema_extra={"example": 'remote_dir = "/data/local/tmp/edgekit"  # removed afterwards'})
+    timeout_s: float = Field(600.0, gt=0, json_schema_extra={"example": "timeout_s = 600  # per benchmark run"})
+
+    @field_validator("delegates")
+    @classmethod
+    def _some_delegate(cls, value: list[str]) -> list[str]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"list each delegate once, e.g. delegates = [\"xnnpack\", \"gpu\"]; got {value}")
+        return value
+
+
 class AndroidTarget(Strict):
     precisions: list[Literal["fp32", "fp16", "dynamic", "int8", "int16x8"]] = Field(
         json_schema_extra={"example": 'precisions = ["fp16", "int8"]'}
@@ -96,6 +143,9 @@ class AndroidTarget(Strict):
     warmup: int = Field(20, ge=0, json_schema_extra={"example": "warmup = 20"})
     runs: int = Field(200, ge=1, json_schema_extra={"example": "runs = 200"})
     parity_samples: int = Field(500, ge=1, json_schema_extra={"example": "parity_samples = 500"})
+    min_sdk: int = Field(30, ge=21, le=40, json_schema_extra={"example": "min_sdk = 30  # NNAPI checks use this API level"})
+    device: AndroidDevice = Field(default_factory=AndroidDevice,
+                                  json_schema_extra={"example": "[targets.android.device]"})
     parity: dict[str, ParityTolerance] = Field(
         default_factory=dict, json_schema_extra={"example": "[targets.android.parity.int8]"}
     )
@@ -286,6 +336,9 @@ def resolve_paths(config: Config, *, base: Path) -> Config:
     config.dataset.path = absolute(config.dataset.path)
     config.build.out = absolute(config.build.out)
     config.build.cache = absolute(config.build.cache)
+    if config.targets.android is not None:
+        device = config.targets.android.device
+        device.benchmark_model = absolute(device.benchmark_model)
     for step in config.recipe:
         if getattr(step, "student_path", None):
             step.student_path = str(absolute(Path(step.student_path)))

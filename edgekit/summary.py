@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from edgekit.budgets import describe, failures, pick_latency
+from edgekit.budgets import best_by_place, describe, failures, latency_text
 
 
 def print_summary(report: dict[str, Any], *, out: Path, console: Console | None = None) -> None:
@@ -20,14 +20,14 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
         left = column in ("artifact", "parity", "budgets")
         table.add_column(column, justify="left" if left else "right", no_wrap=column != "budgets")
     for a in report["artifacts"]:
-        latency = pick_latency(a.get("latency") or [])
+        latency = best_by_place(a.get("latency") or [])  # device and host apart, device first
         gated = a.get("budgets") or []
         failed = [b["name"] for b in gated if not b.get("passed")]
         table.add_row(
             a["path"], f"{a['bytes']:,}", f"{a['gzip_bytes']:,}",
             "—" if a.get("accuracy") is None else f"{100 * a['accuracy']:.2f} %",
             "—" if a.get("accuracy_drop") is None else f"{0.0 - a['accuracy_drop']:+.2f} pp",
-            "—" if latency is None else f"{latency['p50_ms']:.3f} ms {latency['where']}",
+            " · ".join(latency_text(e) for e in latency) or "—",
             (a.get("parity") or {}).get("status", "not_verified"),
             ("[red]FAIL " + ", ".join(failed) + "[/]") if failed else (f"pass ({len(gated)})" if gated else "not gated"),
         )
@@ -44,6 +44,10 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
     parity_failed = [a["path"] for a in report["artifacts"] if (a.get("parity") or {}).get("status") == "failed"]
     for path in parity_failed:
         console.print(f"[red]parity failed[/] for {path}: {report_reason(report, path)}")
+    for a in report["artifacts"]:
+        for check in a.get("checks") or []:
+            if check.get("status") == "failed":
+                console.print(f"[red]check failed[/] for {a['path']}: {check['name']} ({check.get('detail', '')})")
     verdict = "[green]PASSED[/]" if report.get("passed") else "[red]FAILED[/]"
     console.print(f"{verdict} · report: {out / 'report.json'}")
 

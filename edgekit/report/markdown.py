@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.budgets import describe, pick_latency
+from edgekit.budgets import best_by_place, describe, latency_text
+from edgekit.report import delegates as delegate_section
+from edgekit.report import latency as latency_section
 from edgekit.report import web as web_section
 
 
@@ -16,8 +18,9 @@ def _pp(value: Any) -> str:
 
 
 def _latency(artifact: dict[str, Any]) -> str:
-    entry = pick_latency(artifact.get("latency") or [])
-    return "—" if entry is None else f"{entry['p50_ms']:.3f} ms ({entry['where']})"
+    """The best p50 of each place, device first: host and device numbers never share a cell unlabelled."""
+    best = best_by_place(artifact.get("latency") or [])
+    return " · ".join(latency_text(e) for e in best) or "—"
 
 
 def _budgets(artifact: dict[str, Any]) -> str:
@@ -91,6 +94,8 @@ def render(report: dict[str, Any]) -> str:
             limit, actual = describe(b)
             where = f" ({b['where']})" if b.get("where") else ""
             lines.append(f"| `{a['path']}` | {b['name']} | {limit} | {actual}{where} | {'pass' if b['passed'] else '**FAIL**'} |")
+    lines += latency_section.section(report)
+    lines += delegate_section.section(report)
     notes = list(report.get("notes", []))
     if any(e.get("where") == "host" for a in report.get("artifacts", []) for e in a.get("latency", [])):
         notes.append("Latency marked `host` was measured with LiteRT on the build machine's CPU. "

@@ -1,4 +1,5 @@
-"""Android target: TFLite artifacts, each validated in LiteRT, measured and profiled on the host."""
+"""Android target: TFLite artifacts, each validated in LiteRT, measured, profiled on the host and
+checked for delegate compatibility (XNNPACK, GPU, NNAPI)."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,6 +12,7 @@ from edgekit.validate import accuracy, parity
 
 def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
     from edgekit.converters import tflite
+    from edgekit.delegates import compatibility
     from edgekit.litert import TFLiteRunner
     from edgekit.profile.host import profile_tflite
     from edgekit.structure import tflite_structure
@@ -34,6 +36,8 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
                        min_top1_agreement=tolerance.min_top1_agreement)
         acc = accuracy(outputs, ctx.eval.y)
         structure = tflite_structure(runner, layers=ctx.facts)
+        with ctx.progress.stage(f"android {precision}: delegates checked (XNNPACK, GPU, NNAPI)"):
+            delegate_support = compatibility(data, min_sdk=cfg.min_sdk)
         with ctx.progress.stage(f"android {precision}: profiled on host ({cfg.runs} runs)"):
             latency = profile_tflite(data, ctx.eval.x, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs)
         artifact = {
@@ -47,6 +51,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
             "parity": check.to_dict(),
             "latency": [latency],
             "structure": structure,
+            "delegates": delegate_support,
             "io": {"input_dtype": str(runner.input_dtype), "output_dtype": str(runner.output["dtype"].__name__)},
             "shipped": precision in shipped,
         }
