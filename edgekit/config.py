@@ -63,6 +63,12 @@ class Budgets(Strict):
     max_accuracy_drop: Optional[float] = Field(
         None, ge=0, json_schema_extra={"example": "max_accuracy_drop = 1.0  # percentage points"}
     )
+    max_download_brotli: Optional[int] = Field(
+        None, json_schema_extra={"example": 'max_download_brotli = "300 KB"  # web: brotli of the model files'})
+    max_browser_p50: Optional[float] = Field(
+        None, json_schema_extra={"example": 'max_browser_p50 = "3 ms"  # web: fastest browser runtime only'})
+    max_first_inference: Optional[float] = Field(
+        None, json_schema_extra={"example": 'max_first_inference = "2 s"  # web: page open to first result'})
     min_delegated_fraction: Optional[dict[str, float]] = Field(
         None, json_schema_extra={"example": "min_delegated_fraction = { gpu = 1.0, xnnpack = 1.0 }  # android"}
     )
@@ -78,13 +84,6 @@ class Budgets(Strict):
             if not 0.0 <= fraction <= 1.0:
                 raise ValueError(f"{name} = {fraction}: a fraction of the graph's nodes, 0 to 1 (1.0 = all of it)")
         return value
-
-    max_download_brotli: Optional[int] = Field(
-        None, json_schema_extra={"example": 'max_download_brotli = "300 KB"  # web: brotli of the model files'})
-    max_browser_p50: Optional[float] = Field(
-        None, json_schema_extra={"example": 'max_browser_p50 = "3 ms"  # web: fastest browser runtime only'})
-    max_first_inference: Optional[float] = Field(
-        None, json_schema_extra={"example": 'max_first_inference = "2 s"  # web: page open to first result'})
 
     @field_validator("max_size", "max_download", "max_download_brotli", mode="before")
     @classmethod
@@ -180,6 +179,75 @@ class AndroidTarget(Strict):
         return list(self.ship) if self.ship else list(self.precisions)
 
 
+IOS_VARIANTS = ("fp32", "fp16", "palettized", "int8", "int4")
+
+
+class PalettizeSection(Strict):
+    """Post-training palettization, used by the `palettized` variant when the recipe learned no clusters."""
+
+    nbits: Literal[1, 2, 3, 4, 6, 8] = Field(4, json_schema_extra={"example": "nbits = 4"})
+    mode: Literal["kmeans", "uniform"] = Field("kmeans", json_schema_extra={"example": 'mode = "kmeans"'})
+    granularity: Literal["per_tensor", "per_channel"] = Field(
+        "per_tensor", json_schema_extra={"example": 'granularity = "per_channel"  # iOS18'})
+
+
+class IosTarget(Strict):
+    variants: list[Literal["fp32", "fp16", "palettized", "int8", "int4"]] = Field(
+        json_schema_extra={"example": 'variants = ["fp16", "palettized", "int8"]'})
+    ship: Optional[list[Literal["fp32", "fp16", "palettized", "int8", "int4"]]] = Field(
+        None, json_schema_extra={"example": 'ship = ["palettized"]  # budgets gate these packages'})
+    minimum_deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = Field(
+        "iOS18", json_schema_extra={"example": 'minimum_deployment_target = "iOS17"'})
+    compute_precision: Literal["fp16", "fp32"] = Field(
+        "fp16", json_schema_extra={"example": 'compute_precision = "fp16"  # the fp32 variant is always fp32'})
+    compute_units: Literal["cpu_only", "cpu_and_gpu", "cpu_and_ne", "all"] = Field(
+        "all", json_schema_extra={"example": 'compute_units = "all"  # recorded in the package metadata'})
+    input: Literal["auto", "image", "tensor"] = Field(
+        "auto", json_schema_extra={"example": 'input = "image"  # auto: image for image datasets'})
+    input_name: str = Field("image", json_schema_extra={"example": 'input_name = "image"'})
+    output_name: str = Field("probabilities", json_schema_extra={"example": 'output_name = "probabilities"'})
+    class_labels: bool = Field(True, json_schema_extra={"example": "class_labels = true  # Xcode shows a classifier"})
+    sparse: bool = Field(True, json_schema_extra={"example": "sparse = true  # pruned layers stored as sparse tensors"})
+    activation_quantization: bool = Field(
+        False, json_schema_extra={"example": "activation_quantization = true  # iOS17+, calibrated on macOS"})
+    palettize: PalettizeSection = Field(default_factory=PalettizeSection,
+                                        json_schema_extra={"example": "[targets.ios.palettize]"})
+    profile_runs: int = Field(100, ge=1, json_schema_extra={"example": "profile_runs = 100"})
+    profile_warmup: int = Field(10, ge=0, json_schema_extra={"example": "profile_warmup = 10"})
+    budgets: Budgets = Field(default_factory=Budgets, json_schema_extra={"example": "[targets.ios.budgets]"})
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError('list at least one variant, e.g. variants = ["fp16"]')
+        if len(set(value)) != len(value):
+            raise ValueError(f"variants repeat an entry: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _supported(self) -> "IosTarget":
+        from edgekit.converters.coreml import NEEDS, version
+
+        missing = [v for v in (self.ship or []) if v not in self.variants]
+        if missing:
+            raise ValueError(f"ship lists {missing}, which variants does not build; add them to variants")
+        wanted = {"palettized": "lut", "int8": "int8", "int4": "int4"}
+        needs = [(NEEDS[wanted[v]], f"variant {v!r}") for v in self.variants if v in wanted]
+        if "palettized" in self.variants and self.palettize.granularity == "per_channel":
+            needs.append((NEEDS["lut_per_channel"], "palettize.granularity = \"per_channel\""))
+        if self.activation_quantization:
+            needs.append((NEEDS["activations_int8"], "activation_quantization"))
+        for needed, what in needs:
+            if version(self.minimum_deployment_target) < version(needed):
+                raise ValueError(f"{what} needs minimum_deployment_target = \"{needed}\" or later "
+                                 f"(configured: {self.minimum_deployment_target})")
+        return self
+
+    def shipped(self) -> list[str]:
+        return list(self.ship) if self.ship else list(self.variants)
+
+
 TFJS_QUANTIZE = ("none", "uint8", "uint16", "float16")
 WEB_BACKENDS = ("tfjs-wasm", "tfjs-webgl", "tfjs-cpu", "tfjs-webgpu", "litertjs-wasm", "litertjs-webgpu")
 
@@ -244,7 +312,7 @@ class WebTarget(Strict):
 
 class TargetsSection(Strict):
     android: Optional[AndroidTarget] = Field(None, json_schema_extra={"example": "[targets.android]"})
-    ios: Optional[dict[str, Any]] = Field(None, json_schema_extra={"example": "[targets.ios]"})
+    ios: Optional[IosTarget] = Field(None, json_schema_extra={"example": "[targets.ios]"})
     web: Optional[WebTarget] = Field(None, json_schema_extra={"example": "[targets.web]"})
 
 

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from edgekit.config import DatasetSection
 from edgekit.data import Split
 from edgekit.models import LoadedModel
 from edgekit.progress import Reporter
@@ -23,3 +24,4 @@ class BuildContext:
     progress: Reporter
     facts: list[dict[str, Any]] = field(default_factory=list)  # per-layer compression facts
     quantization: Optional[str] = None  # QAT scheme when the recipe trained quantization in
+    dataset: Optional[DatasetSection] = None  # how inputs were preprocessed (Core ML image inputs repeat it)

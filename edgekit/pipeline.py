@@ -77,7 +77,7 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     with staged_output(out) as stage:
         ctx = BuildContext(model=converted, eval=evaluation, calibration=calibration.x, reference=reference,
                            reference_accuracy=reference_accuracy, stage=stage, progress=progress, facts=facts,
-                           quantization=scheme)
+                           quantization=scheme, dataset=config.dataset)
         artifacts: list[dict[str, Any]] = []
         for name in names:
             artifacts += _build_target(name, ctx, config)
@@ -131,6 +131,10 @@ def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str
         from edgekit.targets import android
 
         return android.build(ctx, config.targets.android)
+    if name == "ios":
+        from edgekit.targets import ios
+
+        return ios.build(ctx, config.targets.ios)
     if name == "web":
         from edgekit.targets import web
 

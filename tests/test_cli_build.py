@@ -208,13 +208,14 @@ def test_ship_must_be_among_the_built_precisions(tmp_path, tiny_model_path, caps
     assert "ship lists ['int8']" in capsys.readouterr().err
 
 
-def test_target_all_skips_configured_targets_not_built_yet_and_says_so(tmp_path, tiny_model_path):
+def test_target_all_builds_every_configured_target_from_one_model(tmp_path, tiny_model_path):
     config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
-    config.write_text(config.read_text() + '\n[targets.ios]\ncompute_precision = "fp16"\n')
+    config.write_text(config.read_text() + '\n[targets.ios]\nvariants = ["fp16"]\n')
     assert main(["build", "--config", str(config), "--quiet"]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["targets"] == ["android"]
-    assert any("target ios is configured but not built" in note for note in report["notes"])
+    assert report["targets"] == ["android", "ios"]
+    assert [a["target"] for a in report["artifacts"]] == ["android", "ios"]
+    assert (tmp_path / "out" / "ios" / "model_fp16.mlpackage" / "Manifest.json").is_file()
 
 
 def test_failure_inside_the_staging_folder_keeps_the_previous_build(tmp_path, tiny_model_path, monkeypatch):

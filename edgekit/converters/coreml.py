@@ -272,6 +272,16 @@ def _is_constant(op: Any) -> bool:
     return op.op_type == "cast" and op.inputs["x"].op is not None and _is_constant(op.inputs["x"].op)
 
 
+def _is_linear(op_type: str) -> bool:
+    return op_type == "constexpr_affine_dequantize" or op_type.endswith("blockwise_shift_scale")
+
+
+def _type_name(dtype: Any) -> str:
+    from coremltools.converters.mil.mil import types
+
+    return types.builtin_to_string(dtype)
+
+
 def _describe_chain(op: Any) -> dict[str, Any]:
     chain, nbits, per_channel, dtype = [], None, False, None
     stack = [op]
@@ -284,19 +294,17 @@ def _describe_chain(op: Any) -> dict[str, Any]:
             entries = lut.shape[-2] if lut.ndim >= 2 else lut.shape[0]
             nbits = int(np.ceil(np.log2(max(entries, 2))))
             per_channel = lut.ndim >= 2 and int(np.prod(lut.shape[:-2])) > 1
-        if current.op_type in ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale"):
-            data = current.inputs.get("quantized_data") if "quantized_data" in current.inputs else current.inputs.get("data")
-            dtype = str(data.dtype.__name__) if data is not None else None
-        if current.op_type == "const":
-            dtype = dtype or str(getattr(current.outputs[0].dtype, "__name__", current.outputs[0].dtype))
+        if _is_linear(current.op_type):
+            data = next((current.inputs[k] for k in ("quantized_data", "data", "nonzero_data") if k in current.inputs), None)
+            dtype = _type_name(data.dtype) if data is not None else None
         for value in current.inputs.values():
             if getattr(value, "op", None) is not None and _is_constant(value.op):
                 stack.append(value.op)
     kinds = []
     if any(c.startswith("constexpr_lut") for c in chain):
         kinds.append("lut")
-    if any(c in ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale") for c in chain):
-        kinds.append("int4" if dtype and "4" in dtype and "int" in dtype else "int8")
+    if any(_is_linear(c) for c in chain):
+        kinds.append("int4" if dtype in ("int4", "uint4") else "int8")
     if any("sparse" in c for c in chain):
         kinds.append("sparse")
     return {"format": "+".join(kinds) or "dense", "nbits": nbits, "per_channel": per_channel, "dtype": dtype,

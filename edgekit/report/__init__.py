@@ -19,11 +19,13 @@ SCHEMA = "edgekit.report/v1"
 
 
 def gate_passed(artifacts: list[dict[str, Any]]) -> bool:
-    """Every budget holds and no artifact's parity failed (not_verified does not fail)."""
+    """Every budget holds, no artifact's parity or package check failed (not_verified does not fail)."""
     for artifact in artifacts:
         if any(not b.get("passed") for b in artifact.get("budgets", [])):
             return False
         if (artifact.get("parity") or {}).get("status") == "failed":
+            return False
+        if any(check.get("status") == "failed" for check in artifact.get("checks") or []):
             return False
     return True
 

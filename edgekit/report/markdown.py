@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.budgets import best_by_place, describe, latency_text
+from edgekit.report import coreml as coreml_section
 from edgekit.report import delegates as delegate_section
 from edgekit.report import latency as latency_section
 from edgekit.report import web as web_section
@@ -96,6 +97,7 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"| `{a['path']}` | {b['name']} | {limit} | {actual}{where} | {'pass' if b['passed'] else '**FAIL**'} |")
     lines += latency_section.section(report)
     lines += delegate_section.section(report)
+    lines += coreml_section.section(report)
     notes = list(report.get("notes", []))
     if any(e.get("where") == "host" for a in report.get("artifacts", []) for e in a.get("latency", [])):
         notes.append("Latency marked `host` was measured with LiteRT on the build machine's CPU. "

@@ -5,7 +5,7 @@ import tomllib
 from importlib import resources
 from typing import Any
 
-AVAILABLE = ("android", "web")  # targets this version builds
+AVAILABLE = ("android", "ios", "web")  # targets this version builds
 KNOWN = ("android", "ios", "web")
 
 

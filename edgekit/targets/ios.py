@@ -135,7 +135,8 @@ def compress(model: Any, variant: str, layers: list[Any], cfg: IosTarget) -> tup
     if variant == "palettized" and clustered:
         for layer in clustered:
             value = before[ops[layer.name]]  # as converted: a following BatchNorm is folded in, per channel
-            per_channel = len(np.unique(value[value != 0] if layer.sparse_candidate(cfg) else value)) > MAX_LUT
+            per_channel = _lut_per_channel(value, sparse=layer.sparse_candidate(cfg),
+                                           allowed=coreml.version(target) >= coreml.version(coreml.NEEDS["lut_per_channel"]))
             if per_channel:
                 coreml.require("lut_per_channel", target, f"layer {layer.name!r} was clustered per channel; its LUT")
             configs[ops[layer.name]] = coreml.lut_config(per_channel=per_channel)
@@ -176,6 +177,22 @@ def compress(model: Any, variant: str, layers: list[Any], cfg: IosTarget) -> tup
     for name, entry in plan.items():
         entry["op"] = ops[name]
     return model, plan, notes, before
+
+
+def _lut_bits(count: int) -> int:
+    """Index width coremltools uses for `count` distinct values (it picks from 1, 2, 4, 6, 8 bits)."""
+    return next((bits for bits in (1, 2, 4, 6, 8) if count <= 2 ** bits), 99)
+
+
+def _lut_per_channel(value: np.ndarray, *, sparse: bool, allowed: bool) -> bool:
+    """Per-channel LUTs when one LUT cannot hold every value, or when they need fewer index bits (iOS18)."""
+    kept = (lambda v: v[v != 0]) if sparse else (lambda v: v)
+    per_tensor = len(np.unique(kept(value)))
+    if per_tensor > MAX_LUT:
+        return True
+    rows = value.reshape(value.shape[0], -1) if value.ndim >= 2 else value.reshape(1, -1)
+    per_channel = max(len(np.unique(kept(row))) for row in rows)
+    return allowed and _lut_bits(per_channel) < _lut_bits(per_tensor)
 
 
 def _activations(model: Any, ctx: BuildContext, spec: Any) -> Any:
