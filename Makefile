@@ -12,7 +12,7 @@ $(STAMP): requirements.lock pyproject.toml scripts/install.sh package.json packa
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/edgekit build --config examples/fashion_mnist/edgekit.toml --target android
+	$(VENV)/bin/edgekit build --config examples/fashion_mnist/edgekit.toml --target all
 
 test: install
 	$(PY) -m pytest

@@ -29,6 +29,11 @@ def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
     from edgekit.converters import coreml
     from edgekit.targets.ios_weights import float_twin, layer_weights
 
+    if ctx.model.keras_model is None:
+        from edgekit.errors import UnsupportedModelError
+
+        raise UnsupportedModelError(f"the iOS target converts Keras models; {ctx.model.path.name} is a "
+                                    f"{ctx.model.format}", hint="pass the .keras or .h5 file the SavedModel came from")
     keras_model, twin_notes = float_twin(ctx.model.keras_model)
     layers = layer_weights(keras_model, ctx.facts)
     spec = input_spec(ctx, cfg, keras_model)
