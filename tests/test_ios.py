@@ -221,3 +221,15 @@ def test_mac_harness_timing_and_merge_with_fake_coreml_loader(clustered_build, t
     after = json.loads((config.build.out / "report.json").read_text())
     latency = by_variant(after)["fp16"]["latency"]
     assert {e["compute_units"] for e in latency} == {"cpu_only", "all"}
+
+
+def test_a_savedmodel_is_refused_for_ios_with_the_fix():
+    from types import SimpleNamespace
+    from pathlib import Path
+
+    from edgekit.errors import UnsupportedModelError
+    from edgekit.targets import ios
+
+    ctx = SimpleNamespace(model=SimpleNamespace(keras_model=None, path=Path("exported"), format="savedmodel"))
+    with pytest.raises(UnsupportedModelError, match="converts Keras models"):
+        ios.build(ctx, None)
