@@ -169,6 +169,11 @@ def rule_reason(op: dict[str, Any], rules: dict[str, Any], *, api: Optional[int]
     first = inputs[0]["dtype"] if inputs else None
     if rule.get("input_dtypes") and first not in rule["input_dtypes"]:
         return f"{name} with {first} input (supported: {', '.join(rule['input_dtypes'])})"
+    if rule.get("ranks") and inputs and len(inputs[0]["shape"]) not in rule["ranks"]:
+        ranks = " or ".join(f"{r}-D" for r in rule["ranks"])
+        return f"{name} on a {len(inputs[0]['shape'])}-D input (supported: {ranks})"
+    if rule.get("max_inputs") and len(inputs) > rule["max_inputs"]:
+        return f"{name} with {len(inputs)} inputs (at most {rule['max_inputs']})"
     needs_const = list(rule.get("const_inputs", []))
     for i in needs_const:
         if i < len(op["inputs"]) and op["inputs"][i] is not None and not op["inputs"][i]["const"]:
@@ -226,12 +231,11 @@ def compatibility(model_bytes: bytes, *, min_sdk: int = 30) -> dict[str, Any]:
         "gpu": {},
         "nnapi": {},
     }
-    nnapi_api = min_sdk if min_sdk >= rules["nnapi"]["min_api"] else None
     for op in ops:
         gpu = rule_reason(op, rules["gpu"])
         if gpu:
             reasons["gpu"][op["index"]] = gpu
-        nnapi = (rule_reason(op, rules["nnapi"], api=min_sdk) if nnapi_api is not None
+        nnapi = (rule_reason(op, rules["nnapi"], api=min_sdk) if min_sdk >= rules["nnapi"]["min_api"]
                  else f"NNAPI needs Android API {rules['nnapi']['min_api']} (min_sdk is {min_sdk})")
         if nnapi:
             reasons["nnapi"][op["index"]] = nnapi

@@ -120,3 +120,47 @@ def test_parse_failed_run_raises_with_the_tool_s_reason():
     text = "INFO: Created TensorFlow Lite delegate for GPU.\nERROR: Failed to apply GPU delegate.\nBenchmarking failed.\n"
     with pytest.raises(BenchmarkOutputError, match="Failed to apply GPU delegate"):
         parse(text)
+
+
+# TF >= 2.9.1 with XNNPACK: the delegate's own operators are rows of the table, their node types hold
+# spaces; cells are tab-separated as tsl's StatsCalculator prints them.
+XNNPACK_OPS = """\
+Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Run Order ==============================
+\t                     [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t   Convolution (NHWC, F32) IGEMM\t    0.412\t    0.398\t 61.230%\t 61.230%\t     0.000\t        1\tDelegate/Convolution (NHWC, F32) IGEMM:0
+\t  Fully Connected (NC, F32) GEMM\t    0.230\t    0.212\t 32.615%\t 93.845%\t     0.000\t        1\tDelegate/Fully Connected (NC, F32) GEMM:3
+\t                         SOFTMAX\t    0.041\t    0.040\t  6.154%\t100.000%\t     0.000\t        1\t[StatefulPartitionedCall:0]:4
+
+"""
+
+
+def test_parse_op_table_keeps_xnnpack_node_types_with_spaces_whole():
+    r = parse(OLD_FORMAT + XNNPACK_OPS)
+    assert [op["node_type"] for op in r["ops"]] == ["Convolution (NHWC, F32) IGEMM", "Fully Connected (NC, F32) GEMM",
+                                                     "SOFTMAX"]
+    conv = r["ops"][0]
+    assert conv["first_ms"] == 0.412 and conv["avg_ms"] == 0.398 and conv["percent"] == 61.23
+    assert conv["times_called"] == 1.0 and conv["name"] == "Delegate/Convolution (NHWC, F32) IGEMM:0"
+    assert r["ops"][2]["name"] == "StatefulPartitionedCall:0"
+
+
+def test_parse_op_table_without_tabs_still_reads_bracketed_names():
+    r = parse(OLD_FORMAT + OLD_OP_TABLE.replace("\t", "  "))
+    assert [op["node_type"] for op in r["ops"]] == ["CONV_2D", "DEPTHWISE_CONV_2D"]
+    assert r["ops"][0]["name"] == "MobilenetV1/Conv2d_0/Relu6" and r["ops"][1]["avg_ms"] == 2.15
+
+
+def test_parse_all_same_stats_line_gives_min_max_and_mean():
+    text = ("Running benchmark for at least 5 iterations and at least 0 seconds but terminate if exceeding 300 seconds.\n"
+            "count=5 curr=2000(all same)\n")
+    r = parse(text)
+    assert r["runs"] == 5 and r["mean_ms"] == r["min_ms"] == r["max_ms"] == 2.0 and r["std_ms"] == 0.0
+
+
+def test_parse_no_finished_run_raises():
+    text = ("Running benchmark for at least 50 iterations and at least 0 seconds but terminate if exceeding 1 seconds.\n"
+            "count=0\n\nInference timings in us: Init: 5000, First inference: 900000, Warmup (avg): 900000, "
+            "Inference (avg): nan\n")
+    with pytest.raises(BenchmarkOutputError, match="no timed run"):
+        parse(text)

@@ -82,6 +82,16 @@ def test_rules_check_parameters_dtypes_and_android_api_levels():
     assert "SIGN_BIT" in rule_reason(_op("ADD", params={"fused_activation_function": "SIGN_BIT"}), rules["gpu"])
 
 
+def test_gpu_rules_check_input_rank_and_input_count():
+    rules = load_rules()["gpu"]
+    assert "2-D input (supported: 3-D or 4-D)" in rule_reason(_op("STRIDED_SLICE"), rules)  # [1, 8]
+    four_d = {**_op("PAD"), "inputs": [{"dtype": "float32", "shape": [1, 4, 4, 3], "const": False},
+                                       {"dtype": "int32", "shape": [4, 2], "const": True}]}
+    assert rule_reason(four_d, rules) is None
+    assert rule_reason(_op("ADD_N", const=(False, False)), rules) is None
+    assert "3 inputs (at most 2)" in rule_reason(_op("ADD_N", const=(False, False, False)), rules)
+
+
 def test_nnapi_below_android_8_1_takes_nothing(cnn_tflite):
     result = compatibility(cnn_tflite, min_sdk=26)
     assert result["nnapi"]["fraction"] == 0.0

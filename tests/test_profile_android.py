@@ -163,3 +163,27 @@ def test_device_entry_for_nnapi_on_android_15_notes_the_deprecation():
     assert entry["android_api"] == 35 and "NNAPI is deprecated from Android 15" in entry["note"]
     assert "deprecated" not in latency_entry(parse(WITH_PROFILE), device=AndroidDevice(), delegate="gpu",
                                              name="Pixel 9 (X)", android_api=35)["note"]
+
+
+def test_benchmark_command_quotes_paths_and_fits_both_phases_in_the_timeout():
+    import shlex
+
+    device = AndroidDevice(timeout_s=600)
+    command = benchmark_command(device, binary="/data/local/tmp/edgekit/benchmark_model",
+                                model="/data/local/tmp/edgekit/my model's.tflite", delegate="xnnpack",
+                                output="/data/local/tmp/edgekit/out file.txt")
+    words = shlex.split(command)  # what the phone's sh sees
+    assert "--graph=/data/local/tmp/edgekit/my model's.tflite" in words
+    assert words[-3:] == [">", "/data/local/tmp/edgekit/out file.txt", "2>&1"]
+    assert "--max_secs=300" in words  # warm-up and timed runs are capped separately
+
+
+def test_a_run_that_exits_non_zero_is_failed_even_with_timings():
+    from edgekit.profile.android import _entry
+
+    text = WITH_PROFILE + "ERROR: Node number 3 (CONV_2D) failed to invoke.\nBenchmarking failed.\n"
+    entry = _entry(text, 1, device=AndroidDevice(), delegate="gpu", name="Pixel (X)", android_api=34)
+    assert entry["status"] == "failed" and entry["p50_ms"] is None
+    assert "exit status 1" in entry["note"] and "failed to invoke" in entry["note"]
+    ok = _entry(WITH_PROFILE, 0, device=AndroidDevice(), delegate="xnnpack", name="Pixel (X)", android_api=34)
+    assert "status" not in ok and ok["p50_ms"] == 1.399

@@ -32,7 +32,6 @@ DELEGATE_FLAGS = {
 }
 NO_P90 = "benchmark_model prints mean/min/max/std (and median, p5, p95 in 2025+ builds), no p90"
 NO_P50 = "this benchmark_model build prints no median, so p50 is null and latency budgets read the next most trusted entry"
-NNAPI_DEPRECATED_FROM = 35
 INSTALL_ADB = "install Android platform-tools (e.g. `apt install adb`) or set targets.android.device.adb to its path"
 
 
@@ -77,9 +76,9 @@ def pick_device(adb_exe: str, serial: Optional[str]) -> str:
     """The serial to use: the one asked for (it must be listed as 'device'), or the only one connected."""
     listing = Adb(adb_exe).run("devices")
     states = {}
-    for line in listing.splitlines()[1:]:
+    for line in listing.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and not line.startswith("*"):  # "* daemon started successfully"
+        if len(parts) >= 2 and not line.startswith(("*", "List of devices")):  # "* daemon started successfully"
             states[parts[0]] = parts[1]
     ready = [s for s, state in states.items() if state == "device"]
     if serial is not None:
@@ -103,11 +102,14 @@ def pick_device(adb_exe: str, serial: Optional[str]) -> str:
 
 
 def benchmark_command(device: AndroidDevice, *, binary: str, model: str, delegate: str, output: str) -> str:
-    """The shell command run on the phone: benchmark_model with the configured options, output to a file."""
+    """The shell command run on the phone: benchmark_model with the configured options, output to a file.
+
+    benchmark_model applies --max_secs to the warm-up and to the timed runs separately, so each gets
+    half of timeout_s: the whole run then fits in the adb call's timeout (timeout_s + 60 s for init)."""
     parts = ["taskset", device.pin_cores] if device.pin_cores else []
     parts += [binary, f"--graph={model}", f"--num_threads={device.threads}",
               f"--warmup_runs={device.warmup_runs}", "--warmup_min_secs=0",
-              f"--num_runs={device.runs}", "--min_secs=0", f"--max_secs={device.timeout_s:g}"]
+              f"--num_runs={device.runs}", "--min_secs=0", f"--max_secs={device.timeout_s / 2:g}"]
     parts += DELEGATE_FLAGS[delegate]
     if device.op_profiling:
         parts.append("--enable_op_profiling=true")
@@ -119,7 +121,7 @@ def benchmark_command(device: AndroidDevice, *, binary: str, model: str, delegat
 def latency_entry(parsed: dict[str, Any], *, device: AndroidDevice, delegate: str, name: str,
                   android_api: Optional[int] = None) -> dict[str, Any]:
     notes = [NO_P90] + ([NO_P50] if parsed.get("p50_ms") is None else [])
-    if delegate == "nnapi" and android_api is not None and android_api >= NNAPI_DEPRECATED_FROM:
+    if delegate == "nnapi" and android_api is not None and android_api >= _nnapi_deprecated_from():
         notes.append(f"NNAPI is deprecated from Android 15 (API 35); this phone runs API {android_api}")
     entry = {
         "where": "device",
@@ -142,9 +144,32 @@ def latency_entry(parsed: dict[str, Any], *, device: AndroidDevice, delegate: st
     return entry
 
 
+def _nnapi_deprecated_from() -> int:
+    from edgekit.delegates import load_rules
+
+    return int(load_rules()["nnapi"]["deprecated_from_api"])
+
+
 def failed_entry(reason: str, *, device: AndroidDevice, delegate: str, name: str) -> dict[str, Any]:
     return {"where": "device", "runtime": RUNTIME, "delegate": delegate, "threads": device.threads, "device": name,
             "p50_ms": None, "p90_ms": None, "runs": 0, "status": "failed", "note": reason}
+
+
+def _entry(text: str, status: int, *, device: AndroidDevice, delegate: str, name: str,
+           android_api: Optional[int]) -> dict[str, Any]:
+    """The run's latency entry; failed when benchmark_model exited non-zero or printed no timings.
+
+    A failed Invoke still prints the timing lines before "Benchmarking failed." and exit status 1,
+    so timings alone do not make a run good."""
+    try:
+        parsed = parse(text)
+    except BenchmarkOutputError as err:
+        return failed_entry(f"{err} (exit status {status})", device=device, delegate=delegate, name=name)
+    if status != 0 or "Benchmarking failed" in text:
+        reason = next((line.strip() for line in text.splitlines() if "ERROR" in line), "Benchmarking failed")
+        return failed_entry(f"benchmark_model failed (exit status {status}): {reason[:200]}", device=device,
+                            delegate=delegate, name=name)
+    return latency_entry(parsed, device=device, delegate=delegate, name=name, android_api=android_api)
 
 
 def _artifacts(config: Config, out: Path) -> list[dict[str, Any]]:
@@ -207,12 +232,7 @@ def run(config: Config, *, out: Path, args: argparse.Namespace, progress: Any) -
                     local = raw / f"{stem}.txt"
                     adb.run("pull", remote_out, str(local))
                     text = local.read_text(encoding="utf-8", errors="replace")
-                try:
-                    entries.append(latency_entry(parse(text), device=device, delegate=delegate, name=name,
-                                                 android_api=api))
-                except BenchmarkOutputError as err:
-                    entries.append(failed_entry(f"{err} (exit status {status})", device=device,
-                                                delegate=delegate, name=name))
+                entries.append(_entry(text, status, device=device, delegate=delegate, name=name, android_api=api))
             results.append({"path": artifact["path"], "latency": entries,
                             "extra": {"android_device": {"serial": serial, "model": model, "android_api": api,
                                                          "raw_outputs": f"device/android/{serial}"}}})

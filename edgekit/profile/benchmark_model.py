@@ -11,6 +11,10 @@ What the tool prints and what is read (times in microseconds unless said):
   Operator-wise Profiling Info for Regular Benchmark Runs:  then a "Run Order" table of
   [node type] [start] [first] [avg ms] [%] [cdf%] [mem KB] [times called] [Name]
 Older builds print "Average inference timings in us: Warmup: ..., Init: ..., Inference: ..."; both are read.
+The op table's cells are tab-separated (tsl StatsCalculator); since TF 2.9.1 XNNPACK reports its own
+operators there, with spaces in the node type ("Convolution (NHWC, F32) IGEMM"), so rows are split
+on tabs (on runs of spaces only when the tabs were lost, e.g. text copied from a terminal).
+A stats line whose runs all took the same time reads "count=N curr=X(all same)", without min/max/avg.
 """
 from __future__ import annotations
 
@@ -48,6 +52,8 @@ def _stats_line(line: str) -> Optional[dict[str, float]]:
         return None
     values = {"count": float(match.group(1))}
     values.update({k: float(v) for k, v in _PAIR.findall(match.group(2))})
+    if values["count"] > 0 and "avg" not in values and "curr" in values:  # "(all same)" or a single run
+        values.update(min=values["curr"], max=values["curr"], avg=values["curr"], std=0.0)
     return values
 
 
@@ -87,10 +93,16 @@ def _op_table(lines: list[str]) -> list[dict[str, Any]]:
         text = _PREFIX.sub("", line).strip()
         if not text or text.startswith("="):
             break
-        name_match = re.search(r"\[(.*)\](?::\d+)?\s*$", text)  # newer builds append ":<node index>"
-        cells = (text[:name_match.start()] if name_match else text).split()
         value_columns = [c for c in columns if c != "name"]
-        name = name_match.group(1) if name_match else " ".join(cells[len(value_columns):])
+        if "\t" in text:  # as printed: one cell per tab, node types and names may hold spaces
+            parts = [c.strip() for c in text.split("\t")]
+            cells, name = parts[:len(value_columns)], "\t".join(parts[len(value_columns):]).strip()
+        else:  # tabs lost: the name is the bracketed tail, or whatever follows the value columns
+            name_match = re.search(r"\[.*\](?::\d+)?\s*$", text)
+            cells = (text[:name_match.start()] if name_match else text).split()
+            name = name_match.group(0).strip() if name_match else " ".join(cells[len(value_columns):])
+        bracketed = re.fullmatch(r"\[(.*)\](?::\d+)?", name)  # newer builds append ":<node index>"
+        name = bracketed.group(1) if bracketed else name
         row: dict[str, Any] = {}
         for column, cell in zip(value_columns, cells):
             key = _COLUMNS.get(column, column.replace(" ", "_"))
@@ -119,6 +131,8 @@ def parse(text: str) -> dict[str, Any]:
         raise BenchmarkOutputError(f"benchmark_model gave no timings: {reason}")
     stats = stats or {}
     inference_us = timings.get("inference (avg)", timings.get("inference"))
+    if stats.get("avg", inference_us) is None:  # "count=0" and "Inference (avg): nan": no run finished
+        raise BenchmarkOutputError("benchmark_model gave no timings: no timed run finished (count=0)")
     result: dict[str, Any] = {
         "mean_ms": _ms(stats.get("avg", inference_us)),
         "min_ms": _ms(stats.get("min")),
