@@ -315,6 +315,15 @@ class TargetsSection(Strict):
     ios: Optional[IosTarget] = Field(None, json_schema_extra={"example": "[targets.ios]"})
     web: Optional[WebTarget] = Field(None, json_schema_extra={"example": "[targets.web]"})
 
+    @model_validator(mode="after")
+    def _android_only_budgets(self) -> "TargetsSection":
+        for name in ("ios", "web"):
+            target = getattr(self, name)
+            if target is not None and target.budgets.min_delegated_fraction is not None:
+                raise ValueError(f"targets.{name}.budgets.min_delegated_fraction: delegate budgets apply to Android "
+                                 "TFLite artifacts only; move it to [targets.android.budgets]")
+        return self
+
 
 class BuildSection(Strict):
     out: Path = Field(Path("build"), json_schema_extra={"example": 'out = "build"'})

@@ -233,3 +233,10 @@ def test_a_savedmodel_is_refused_for_ios_with_the_fix():
     ctx = SimpleNamespace(model=SimpleNamespace(keras_model=None, path=Path("exported"), format="savedmodel"))
     with pytest.raises(UnsupportedModelError, match="converts Keras models"):
         ios.build(ctx, None)
+
+
+def test_delegate_budgets_are_refused_outside_android():
+    raw = {"model": {"path": "m.keras"}, "dataset": {"kind": "fashion_mnist"},
+           "targets": {"ios": {"budgets": {"min_delegated_fraction": {"gpu": 1.0}}}}}
+    with pytest.raises(ConfigError, match="apply to Android TFLite artifacts only"):
+        parse_config(raw)

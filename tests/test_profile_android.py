@@ -46,6 +46,8 @@ FAKE_ADB = textwrap.dedent('''\
             Path(os.environ["FAKE_BENCHMARK_OUTPUT"]).read_text()
         on_phone(target).write_text(text)
         sys.exit(1 if gpu_fails else 0)
+    elif args[0] == "shell" and args[1].startswith("test -e "):
+        sys.exit(0 if on_phone(args[1].split()[-1].strip("'")).exists() else 1)
     elif args[0] == "shell" and args[1].startswith("rm -rf"):
         shutil.rmtree(on_phone(args[1].split()[-1]), ignore_errors=True)
     else:
@@ -187,3 +189,14 @@ def test_a_run_that_exits_non_zero_is_failed_even_with_timings():
     assert "exit status 1" in entry["note"] and "failed to invoke" in entry["note"]
     ok = _entry(WITH_PROFILE, 0, device=AndroidDevice(), delegate="xnnpack", name="Pixel (X)", android_api=34)
     assert "status" not in ok and ok["p50_ms"] == 1.399
+
+
+def test_profile_with_fake_adb_refuses_a_remote_folder_that_already_exists(tmp_path, fake_adb, capsys):
+    config, out = _built(tmp_path, adb=fake_adb)
+    kept = tmp_path / "phone" / "data" / "local" / "tmp" / "edgekit" / "user_file.txt"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("not edgekit's")
+    code = main(["profile", "--target", "android", "--config", str(config), "--device", "FAKE123", "--quiet"])
+    assert code == 2
+    assert "already exists on Fake Pixel (FAKE123)" in capsys.readouterr().err
+    assert kept.read_text() == "not edgekit's"

@@ -208,6 +208,10 @@ def run(config: Config, *, out: Path, args: argparse.Namespace, progress: Any) -
     api = int(api_text) if api_text.isdigit() else None
     name = f"{model} ({serial})"
     remote_binary = f"{device.remote_dir}/benchmark_model"
+    if adb.shell_status(f"test -e {shlex.quote(device.remote_dir)}", timeout=60) == 0:
+        raise ConfigError(f"{device.remote_dir} already exists on {name}; edgekit deletes its folder after each run",
+                          hint="set targets.android.device.remote_dir to a new folder name, "
+                               f"or remove it: adb -s {serial} shell rm -r {device.remote_dir}")
     raw = Path(tempfile.mkdtemp(prefix=".device-", dir=out))
     results = []
     try:
