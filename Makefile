@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekit-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench serve clean
 
 $(STAMP): requirements.lock pyproject.toml scripts/install.sh package.json package-lock.json
 	bash scripts/install.sh
@@ -16,6 +16,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The demo PWA (demo_app/) with the web artifacts `make demo` built; HOST=0.0.0.0 for a phone on the LAN.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: install
+	$(VENV)/bin/edgekit serve --config examples/fashion_mnist/edgekit.toml --host $(HOST) --port $(PORT)
 
 bench: install
 	$(PY) benchmarks/tflite_precisions.py

@@ -50,6 +50,13 @@ def parser() -> argparse.ArgumentParser:
                          help="fold an edgekit.latency/v1 JSON measured elsewhere (e.g. on a Mac) into the report")
     profile.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
+    serve = sub.add_parser("serve", help="serve the demo app (demo_app/) with a build's web artifacts",
+                           epilog=EXIT_CODES)
+    serve.add_argument("--config", "-c", type=Path, default=Path("edgekit.toml"), help="config whose build.out to serve")
+    serve.add_argument("--out", "-o", type=Path, help="build folder holding web/ (default: build.out from the config)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 for a phone on the LAN")
+    serve.add_argument("--port", "-p", type=int, default=8000, help="port (default: 8000)")
+
     init = sub.add_parser("init", help="write a commented starter edgekit.toml")
     init.add_argument("path", nargs="?", type=Path, default=Path("edgekit.toml"))
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -69,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_init(args)
         if args.command == "profile":
             return cmd_profile(args)
+        if args.command == "serve":
+            return cmd_serve(args)
         parser().print_help()
         return EXIT_OK
     except EdgekitError as err:
@@ -162,6 +171,19 @@ def cmd_profile(args: argparse.Namespace) -> int:
     report = merge_results(report_path, results, source=source)
     print_summary(report, out=out)
     return EXIT_OK if report["passed"] else EXIT_BUDGET
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from edgekit.serve import check_build, serve_forever
+
+    if args.out is not None:
+        out = args.out.resolve()
+    else:
+        from edgekit.config import load_config
+
+        out = load_config(args.config).build.out
+    check_build(out)
+    return serve_forever(out, host=args.host, port=args.port)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
