@@ -6,6 +6,7 @@ downloads anything: a missing tool is an `EnvironmentProblem` (exit 4) naming th
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -13,18 +14,28 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ConversionError, EdgekitError, EnvironmentProblem
+from edgekit.errors import ConversionError, EnvironmentProblem
 
 SCRIPTS = Path(__file__).resolve().parent / "web"
 INSTALL_HINT = "run `bash scripts/install.sh` (installs the Debian packages nodejs/chromium and runs `npm ci`)"
 REQUIRED = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@litertjs/core", "playwright-core")
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+NODE_MAJOR = 20  # playwright-core 1.65 needs Node >= 20 (Debian 12's nodejs is 18)
 
 
+@functools.lru_cache(maxsize=None)
 def node_binary() -> str:
     found = shutil.which("node")
     if not found:
         raise EnvironmentProblem("Node.js is not installed (the web target runs TF.js in Node)", hint=INSTALL_HINT)
+    try:
+        version = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+        major = int(version.lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        raise EnvironmentProblem(f"{found} --version did not print a Node.js version", hint=INSTALL_HINT) from None
+    if major < NODE_MAJOR:
+        raise EnvironmentProblem(f"Node.js {version} at {found} is too old: the web target needs Node >= {NODE_MAJOR}",
+                                 hint="install Node.js 20 or newer (Debian 13's nodejs, or NodeSource on Debian 12)")
     return found
 
 
@@ -51,29 +62,49 @@ def chromium_binary() -> str:
                              hint=INSTALL_HINT + "; or set profile_browser = false in [targets.web]")
 
 
-def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float,
-               error: type[EdgekitError] = ConversionError) -> dict[str, Any]:
+def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float) -> dict[str, Any]:
     """Run `edgekit/web/<name>` with a JSON spec file; return the JSON line it prints.
 
-    A script that reports `{"error": ...}` raises `error` (e.g. EnvironmentProblem when Chromium
-    cannot start); a crash or a timeout is a ConversionError (exit 5)."""
+    A script that reports `{"error": ..., "environment": true}` (e.g. Chromium cannot start) raises
+    EnvironmentProblem (exit 4); any other error, a crash or a timeout is a ConversionError (exit 5)."""
     node = node_binary()
     node_modules()
     spec_path = workdir / f"{Path(name).stem}.spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     try:
-        done = subprocess.run([node, str(SCRIPTS / name), str(spec_path)], capture_output=True, text=True,
-                              timeout=timeout, cwd=SCRIPTS)
+        returncode, stdout, stderr = _communicate([node, str(SCRIPTS / name), str(spec_path)], timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ConversionError(f"{name} did not finish within {timeout:.0f} s",
                               hint="lower parity_samples or runs in [targets.web]") from None
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        detail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        raise ConversionError(f"{name} failed (exit {done.returncode}): {detail}",
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        detail = (stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise ConversionError(f"{name} failed (exit {returncode}): {detail}",
                               hint="set EDGEKIT_DEBUG=1 and re-run to see Node's output")
-    result = json.loads(lines[-1])
     if "error" in result:
-        raise error(f"{name}: {result['error'][:300]}", hint=INSTALL_HINT if error is EnvironmentProblem
-                    else "check the web artifacts and the npm install")
+        message = f"{name}: {str(result['error'])[:300]}"
+        if result.get("environment"):
+            raise EnvironmentProblem(message, hint=INSTALL_HINT)
+        raise ConversionError(message, hint="check the web artifacts and the npm install")
     return result
+
+
+def _communicate(command: list[str], *, timeout: float) -> tuple[int, str, str]:
+    """Run Node; on a timeout or Ctrl-C, SIGTERM first so playwright closes Chromium and deletes its
+    temporary profile (a SIGKILL leaves /tmp/playwright_chromiumdev_profile-* behind), then SIGKILL."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=SCRIPTS)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        process.terminate()
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+        raise
+    return process.returncode, stdout, stderr

@@ -29,8 +29,13 @@ if [ ${#web_packages[@]} -gt 0 ]; then
   echo "installing Debian packages ${web_packages[*]}"
   apt_install "${web_packages[@]}"
 fi
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  echo "edgekit's web target needs Node.js >= 20 (playwright-core 1.65); found $(node --version) at $(command -v node)" \
+       "(Debian 12's nodejs is 18): install Node 20+ (Debian 13's nodejs, or NodeSource) and re-run" >&2
+  exit 4
+fi
 echo "installing the pinned npm packages (npm ci)"
-npm ci --no-audit --no-fund --loglevel=error >/dev/null
+npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null
 
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then

@@ -9,11 +9,13 @@ dtype to weight-name patterns (fnmatch, e.g. "*/probs/*") that take that dtype i
 """
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ConversionError, EnvironmentProblem, UnsupportedModelError
+from edgekit.errors import ConfigError, ConversionError, EnvironmentProblem, UnsupportedModelError
 from edgekit.models import LoadedModel
 from edgekit.quiet import quiet_native
 from edgekit.tfenv import tensorflow
@@ -47,7 +49,7 @@ def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes
     try:
         mapping = dtype_map(quantize, nodes or {})
     except ValueError as err:
-        raise UnsupportedModelError(str(err)) from None
+        raise ConfigError(f"[targets.web] {err}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with quiet_native():
@@ -59,9 +61,9 @@ def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes
                     model.keras_model, str(out_dir), quantization_dtype_map=mapping,
                     weight_shard_size_bytes=shard_size)
     except ValueError as err:
-        if "quantization" in str(err).lower() or "match" in str(err).lower():
-            raise UnsupportedModelError(f"TF.js quantization map rejected: {str(err).splitlines()[0][:200]}",
-                                        hint="make quantize_nodes patterns name each weight at most once") from None
+        if "match the same node" in str(err) or "quantization" in str(err).lower():
+            raise ConfigError(f"[targets.web] quantize_nodes rejected by the converter: {str(err).splitlines()[0][:200]}",
+                              hint="make quantize_nodes patterns name each weight at most once") from None
         raise ConversionError(f"TF.js conversion failed: {str(err).splitlines()[0][:300]}") from None
     except Exception as err:  # noqa: BLE001 - the converter raises many types; keep one line
         message = (str(err).strip().splitlines() or [repr(err)])[0][:300]
@@ -69,4 +71,16 @@ def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes
     manifest = out_dir / "model.json"
     if not manifest.is_file():
         raise ConversionError(f"TF.js conversion wrote no model.json in {out_dir}")
+    _check_patterns(manifest, nodes or {})
     return [manifest] + sorted(p for p in out_dir.iterdir() if p != manifest)
+
+
+def _check_patterns(manifest: Path, nodes: dict[str, list[str]]) -> None:
+    """A quantize_nodes pattern that names no weight would be silently ignored by the converter: refuse it."""
+    names = [w["name"] for group in json.loads(manifest.read_text(encoding="utf-8"))["weightsManifest"]
+             for w in group["weights"]]
+    unmatched = [f"{dtype}: {pattern!r}" for dtype, patterns in nodes.items() for pattern in patterns
+                 if not fnmatch.filter(names, pattern)]
+    if unmatched:
+        raise ConfigError(f"[targets.web] quantize_nodes patterns match no weight: {', '.join(unmatched)}",
+                          hint=f"weight names look like {', '.join(names[:3])}")

@@ -23,8 +23,9 @@ def section(report: dict[str, Any]) -> list[str]:
             lines.append(f"| `{artifact['path']}` | {name} | — | — | — | — | — | unavailable: {e.get('reason', '?')} |")
             continue
         check = e.get("check") or {}
-        checked = (f"max err {check['max_abs_error']:.2g}, top-1 {100 * check['top1_agreement']:.0f} % "
-                   f"on {check['samples']}" if check else "—")
+        error = "NaN" if check.get("max_abs_error") is None else f"{check['max_abs_error']:.2g}"
+        checked = (f"max err {error}, top-1 {100 * check['top1_agreement']:.0f} % on {check['samples']}"
+                   + (" — **failed**" if check.get("status") == "failed" else "") if check else "—")
         transferred = e.get("bytes_transferred")
         model_bytes = e.get("model_bytes_transferred")
         bytes_text = "—" if transferred is None else (
@@ -38,6 +39,11 @@ def section(report: dict[str, Any]) -> list[str]:
                       f"p50 {best['p50_ms']:.3f} ms, first inference {_ms(best.get('first_inference_ms'))} ms — "
                       f"{best['reason']}."]
     lines += ["", "First inference counts from opening the page: runtime scripts and wasm, model download, "
-                  "compilation and one run, served from localhost without compression (a real server "
-                  "sends the gzip/brotli bytes in the table above)."]
+                  "compilation and one run, served from localhost without compression, so bytes transferred "
+                  "are uncompressed. What a compressing server sends for the model files:", ""]
+    for a in report.get("artifacts", []):
+        if a.get("target") == "web" and a.get("brotli_bytes") is not None:
+            files = len(a.get("files") or [a])
+            lines.append(f"- `{a['path']}` ({files} file{'s' if files > 1 else ''}): {a['bytes']:,} B, "
+                         f"gzip {a['gzip_bytes']:,} B, brotli {a['brotli_bytes']:,} B")
     return lines

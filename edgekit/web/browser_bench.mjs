@@ -4,10 +4,11 @@
 //   node edgekit/web/browser_bench.mjs SPEC.json
 //
 // SPEC: {"chromium": "/usr/bin/chromium", "base_url": "http://127.0.0.1:PORT", "gpu": false,
-//        "timeout_ms": 120000, "cases": [{"runtime", "backend", "model", "samples", "shape",
+//        "timeout_ms": 120000, "cases": [{"runtime", "backend", "model", "format", "samples", "shape",
 //        "warmup", "runs", "threads"}]}
 // Prints one JSON line: {"browser": "Chromium <version> headless", "results": [page result + case]}
-// or {"error": "..."} with exit code 1 when Chromium cannot start.
+// or {"error": "...", "environment": true} with exit code 1 when Chromium cannot start
+// ({"error": "..."} alone for anything else).
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -27,7 +28,8 @@ async function runCase(browser, spec, c) {
   page.on('console', (m) => { if (m.type() === 'error') console.push(m.text()); });
   page.on('pageerror', (e) => console.push(String(e.message || e)));
   const query = new URLSearchParams({
-    runtime: c.runtime, backend: c.backend, model: c.model, samples: c.samples, shape: c.shape.join(','),
+    runtime: c.runtime, backend: c.backend, model: c.model, format: c.format || 'graph', samples: c.samples,
+    shape: c.shape.join(','),
     warmup: String(c.warmup), runs: String(c.runs), threads: String(c.threads),
   });
   try {
@@ -55,14 +57,16 @@ async function main() {
       timeout: 60000,
     });
   } catch (err) {
-    out({ error: `Chromium did not start: ${String((err && err.message) || err).split('\n')[0]}` });
+    out({ error: `Chromium did not start: ${String((err && err.message) || err).split('\n')[0]}`, environment: true });
     process.exit(1);
   }
-  const results = [];
-  for (const c of spec.cases) results.push(await runCase(browser, spec, c));
-  const label = `Chromium ${browser.version()} headless${spec.gpu ? ' (GPU flags)' : ''}`;
-  await browser.close();
-  out({ browser: label, results });
+  try {
+    const results = [];
+    for (const c of spec.cases) results.push(await runCase(browser, spec, c));
+    out({ browser: `Chromium ${browser.version()} headless${spec.gpu ? ' (GPU flags)' : ''}`, results });
+  } finally {
+    await browser.close();
+  }
 }
 
 main().catch((err) => { out({ error: String((err && err.stack) || err).split('\n')[0] }); process.exit(1); });
