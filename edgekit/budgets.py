@@ -75,7 +75,8 @@ def _web(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]:
 def recommend_web(artifacts: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
     """The web runtime with the fastest browser p50 across the web artifacts, and what it costs."""
     measured = [(a, e) for a in artifacts if a.get("target") == "web" for e in a.get("latency") or []
-                if e.get("where") == "browser" and e.get("p50_ms") is not None]
+                if e.get("where") == "browser" and e.get("p50_ms") is not None
+                and (e.get("check") or {}).get("status") != "failed"]  # fast but wrong is no recommendation
     if not measured:
         return None
     artifact, best = min(measured, key=lambda pair: pair[1]["p50_ms"])

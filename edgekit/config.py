@@ -307,7 +307,16 @@ class WebTarget(Strict):
     def _patterns(self) -> "WebTarget":
         if any(not patterns for patterns in self.quantize_nodes.values()):
             raise ValueError("quantize_nodes: give each dtype a non-empty list of weight-name patterns")
+        if self.quantize in self.quantize_nodes:
+            raise ValueError(f"quantize = {self.quantize!r} is also a key of quantize_nodes; "
+                             "list only the exceptions there")
+        if self.shard_size < 1024:
+            raise ValueError(f"shard_size = {self.shard_size} B is too small; use at least \"1 KiB\" (default \"4 MiB\")")
         return self
+
+
+TARGET_ONLY_BUDGETS = {"min_delegated_fraction": "android", "max_download_brotli": "web",
+                       "max_browser_p50": "web", "max_first_inference": "web"}
 
 
 class TargetsSection(Strict):
@@ -316,12 +325,15 @@ class TargetsSection(Strict):
     web: Optional[WebTarget] = Field(None, json_schema_extra={"example": "[targets.web]"})
 
     @model_validator(mode="after")
-    def _android_only_budgets(self) -> "TargetsSection":
-        for name in ("ios", "web"):
-            target = getattr(self, name)
-            if target is not None and target.budgets.min_delegated_fraction is not None:
-                raise ValueError(f"targets.{name}.budgets.min_delegated_fraction: delegate budgets apply to Android "
-                                 "TFLite artifacts only; move it to [targets.android.budgets]")
+    def _budgets_fit_their_target(self) -> "TargetsSection":
+        """A budget no artifact of the target can measure would always fail as "not measured": refuse it."""
+        for name, target in (("android", self.android), ("ios", self.ios), ("web", self.web)):
+            if target is None:
+                continue
+            for key, owner in TARGET_ONLY_BUDGETS.items():
+                if owner != name and getattr(target.budgets, key) is not None:
+                    raise ValueError(f"targets.{name}.budgets.{key} applies to the {owner} target only; "
+                                     f"move it to [targets.{owner}.budgets]")
         return self
 
 

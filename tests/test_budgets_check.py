@@ -86,3 +86,14 @@ def test_check_reports_a_malformed_budget_entry_as_an_input_error(tmp_path):
     broken = {**ARTIFACT, "budgets": [{"name": "max_size", "limit": "lots", "unit": "bytes", "passed": True}]}
     with pytest.raises(InputError, match="malformed budgets entry"):
         check_report(write_report(tmp_path, [broken]))
+
+
+def test_web_recommendation_skips_a_runtime_whose_outputs_were_wrong():
+    from edgekit.budgets import recommend_web
+
+    wrong = {"where": "browser", "runtime": "tfjs", "backend": "webgl", "p50_ms": 0.2, "check": {"status": "failed"}}
+    right = {"where": "browser", "runtime": "litertjs", "backend": "wasm", "p50_ms": 1.0, "check": {"status": "passed"}}
+    artifacts = [{"target": "web", "path": "web/tfjs/model.json", "latency": [wrong]},
+                 {"target": "web", "path": "web/model.tflite", "latency": [right]}]
+    best = recommend_web(artifacts)
+    assert (best["runtime"], best["backend"]) == ("litertjs", "wasm")

@@ -145,3 +145,24 @@ def test_config_search_values_are_checked_before_any_work(search, message):
     raw["search"] = search
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
+
+
+@pytest.mark.parametrize("target, table, message", [
+    ("ios", {"min_delegated_fraction": {"gpu": 1.0}}, "applies to the android target only"),
+    ("android", {"max_browser_p50": "3 ms"}, "applies to the web target only"),
+    ("ios", {"max_first_inference": "2 s"}, "applies to the web target only"),
+])
+def test_a_budget_the_target_cannot_measure_is_refused(target, table, message):
+    raw = {"model": {"path": "m.keras"}, "dataset": {"kind": "fashion_mnist"}, "targets": {target: {"budgets": table}}}
+    if target == "android":
+        raw["targets"]["android"]["precisions"] = ["int8"]
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_web_quantize_conflicts_and_tiny_shards_are_refused_when_the_config_is_read():
+    base = {"model": {"path": "m.keras"}, "dataset": {"kind": "fashion_mnist"}}
+    with pytest.raises(ConfigError, match="also a key of quantize_nodes"):
+        parse_config({**base, "targets": {"web": {"quantize": "uint8", "quantize_nodes": {"uint8": ["*"]}}}})
+    with pytest.raises(ConfigError, match="shard_size"):
+        parse_config({**base, "targets": {"web": {"shard_size": "10 B"}}})

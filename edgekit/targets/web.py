@@ -72,7 +72,7 @@ def _tfjs_artifact(ctx: BuildContext, cfg: WebTarget) -> dict[str, Any]:
     checks = {}
     for backend, out in outputs.items():
         n = min(cfg.parity_samples, len(out))
-        tolerance = cfg.parity[cfg.quantize]
+        tolerance = _loosest(cfg)
         checks[backend] = parity(ctx.reference[:n], out[:n], max_abs_error=tolerance.max_abs_error,
                                  min_top1_agreement=tolerance.min_top1_agreement)
     acc = accuracy(outputs[first], ctx.eval.y[:len(outputs[first])])
@@ -173,3 +173,9 @@ def batch_one(model: Any) -> Any:
     fixed = k.Model(inputs, model.keras_model(inputs), name="batch1")
     return LoadedModel(path=model.path, format=model.format, params=model.params, input_shape=model.input_shape,
                        output_shape=model.output_shape, keras_model=fixed, notes=model.notes)
+
+
+def _loosest(cfg: WebTarget) -> Any:
+    """The parity tolerance of the coarsest weight dtype in use (quantize, or any quantize_nodes dtype)."""
+    used = [cfg.quantize, *cfg.quantize_nodes]
+    return max((cfg.parity[d] for d in used if d in cfg.parity), key=lambda t: t.max_abs_error)
