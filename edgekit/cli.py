@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgekitError as err:
         print(f"edgekit: error: {' '.join(err.one_line().split())}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of edgekit's
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("edgekit: interrupted; nothing was left half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
