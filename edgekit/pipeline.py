@@ -1,7 +1,7 @@
 """build(config) -> report: the stages, named and in order.
 
     load model (safely) -> load data -> reference outputs -> per target: convert, validate,
-    measure, profile, budgets -> report.json + report.md, written to a staging folder and moved
+    measure, profile, budgets -> report.json + report.md + report.html, written to a staging folder and moved
     into place whole.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from edgekit.data import load_split
 from edgekit.errors import ConfigError, InputError
 from edgekit.progress import Reporter
 from edgekit.report import SCHEMA, gate_passed, write_json
+from edgekit.report.html import render as render_html
 from edgekit.report.markdown import render
 from edgekit.staging import check_output_dir, staged_output
 from edgekit.validate import accuracy
@@ -103,6 +104,7 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
         }
         write_json(report, stage / "report.json")
         (stage / "report.md").write_text(render(report), encoding="utf-8")
+        (stage / "report.html").write_text(render_html(report), encoding="utf-8")
     return report
 
 

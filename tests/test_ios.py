@@ -67,6 +67,7 @@ def test_palettized_package_is_smaller_and_parity_is_never_passed_on_linux(clust
     config, report = clustered_build
     variants = by_variant(report)
     assert variants["palettized"]["bytes"] < variants["int8"]["bytes"] < variants["fp16"]["bytes"]
+    assert (config.build.out / "report.html").read_text().count("<circle cx=") >= len(variants)
     for artifact in variants.values():
         assert artifact["parity"]["status"] == "not_verified"
         assert artifact["accuracy"] is None and artifact["gzip_bytes"] < artifact["bytes"]
@@ -221,6 +222,8 @@ def test_mac_harness_timing_and_merge_with_fake_coreml_loader(clustered_build, t
     after = json.loads((config.build.out / "report.json").read_text())
     latency = by_variant(after)["fp16"]["latency"]
     assert {e["compute_units"] for e in latency} == {"cpu_only", "all"}
+    page = (config.build.out / "report.html").read_text()  # rewritten with the merged numbers
+    assert "coreml / cpu_only" in page and "<svg" in page
 
 
 def test_a_savedmodel_is_refused_for_ios_with_the_fix():
@@ -238,5 +241,5 @@ def test_a_savedmodel_is_refused_for_ios_with_the_fix():
 def test_delegate_budgets_are_refused_outside_android():
     raw = {"model": {"path": "m.keras"}, "dataset": {"kind": "fashion_mnist"},
            "targets": {"ios": {"budgets": {"min_delegated_fraction": {"gpu": 1.0}}}}}
-    with pytest.raises(ConfigError, match="apply to Android TFLite artifacts only"):
+    with pytest.raises(ConfigError, match="applies to the android target only"):
         parse_config(raw)

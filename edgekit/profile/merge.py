@@ -4,7 +4,7 @@ Harnesses (`edgekit profile`) and files produced elsewhere (the Core ML script r
 benchmark run on a phone) give results as `{"path": artifact path, "latency": [entries]}`. Each
 entry replaces an earlier entry of the same kind (same where/runtime/backend/device/compute
 units) on that artifact and is otherwise appended; then the recorded budgets are re-applied and
-report.json + report.md are rewritten.
+report.json, report.md and report.html are rewritten.
 """
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def merge_results(report_path: Path, results: list[dict[str, Any]], *, source: s
     from edgekit.report.markdown import render
 
     (report_path.parent / "report.md").write_text(render(report), encoding="utf-8")
+    from edgekit.report.html import render as render_html
+
+    (report_path.parent / "report.html").write_text(render_html(report), encoding="utf-8")
     return report
 
 
