@@ -226,7 +226,9 @@ def package_sizes(path: Path, *, params: int) -> dict[str, Any]:
     archive = path.with_name(path.name + ".zip")
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as handle:
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            handle.write(file, file.relative_to(path.parent).as_posix())
+            entry = zipfile.ZipInfo(file.relative_to(path.parent).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED  # fixed timestamps: the same package, the same size
+            handle.writestr(entry, file.read_bytes(), compresslevel=9)
     zipped = archive.stat().st_size
     archive.unlink()
     return {"bytes": total, "gzip_bytes": zipped, "zip_bytes": zipped, "params": params,
