@@ -8,13 +8,12 @@ report.json, report.md and report.html are rewritten.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from edgekit.check import check_report
 from edgekit.errors import InputError
-from edgekit.report import write_json
+from edgekit.report import read_json, write_json
 
 LATENCY_SCHEMA = "edgekit.latency/v1"
 WHERE = ("host", "device", "browser")
@@ -52,12 +51,7 @@ def merge_results(report_path: Path, results: list[dict[str, Any]], *, source: s
 
 def read_results_file(path: Path) -> list[dict[str, Any]]:
     """A JSON file `{"schema": "edgekit.latency/v1", "results": [...]}` written by a harness elsewhere."""
-    if not path.is_file():
-        raise InputError(f"latency file not found: {path}", hint="pass the JSON the profiling script wrote")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})", hint="pass the JSON the profiling script wrote") from None
+    data = read_json(path, what="latency file", hint="pass the JSON the profiling script wrote")
     if not isinstance(data, dict) or data.get("schema") != LATENCY_SCHEMA or not isinstance(data.get("results"), list):
         raise InputError(f"{path}: not an {LATENCY_SCHEMA} file",
                          hint="pass the JSON written by the script edgekit profile generated")

@@ -36,13 +36,18 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_report(path: Path) -> dict[str, Any]:
+def read_json(path: Path, *, what: str, hint: str) -> Any:
+    """A JSON file the user pointed at, or a one-line InputError naming `what` and the fix."""
     if not path.is_file():
-        raise InputError(f"report not found: {path}", hint="run `edgekit build` first, or pass <out>/report.json")
+        raise InputError(f"{what} not found: {path}", hint=hint)
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})", hint="pass the report.json that edgekit build wrote") from None
+        raise InputError(f"{path}: not valid JSON ({err})", hint=hint) from None
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    report = read_json(path, what="report", hint="run `edgekit build` first, or pass <out>/report.json")
     if not isinstance(report, dict) or report.get("schema") != SCHEMA:
         found = report.get("schema") if isinstance(report, dict) else type(report).__name__
         raise InputError(f"{path}: schema is {found!r}, expected {SCHEMA!r}",
