@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from edgekit import node
 from edgekit.errors import ConfigError, EnvironmentProblem, InputError
-from edgekit.profile.web import _Handler
+from edgekit.profile.web import FileHandler
 
 APP = Path(__file__).resolve().parents[1] / "demo_app"
 APP_SKIP = {"test", "tools"}  # demo_app/ folders that are not part of the served app
@@ -98,10 +98,10 @@ def describe_build(out: Path, modules: Path) -> dict[str, Any]:
     }
 
 
-class _AppHandler(_Handler):
+class _AppHandler(FileHandler):
     """The profiler's file server with the app at / and two generated files (self.server.build)."""
 
-    extensions_map = {**_Handler.extensions_map, ".webmanifest": "application/manifest+json",
+    extensions_map = {**FileHandler.extensions_map, ".webmanifest": "application/manifest+json",
                       ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
 
     def do_GET(self) -> None:  # noqa: N802 - the base class's name

@@ -210,7 +210,8 @@ def test_web_server_serves_only_its_roots_on_loopback(tmp_path):
         assert status(f"{base}/node_modules/@tensorflow/tfjs/dist/tf.min.js") == 200
         assert status(f"{base}/bench/bench.html") == 200
         for path in ("/model/../secret.txt", "/model/%2e%2e/secret.txt", "/model/web/..%2f..%2fsecret.txt",
-                     "/model/web/", "/model/", "/secret.txt", "/etc/passwd", "/bench/../../pyproject.toml"):
+                     "/model/web/", "/model/", "/secret.txt", "/etc/passwd", "/bench/../../pyproject.toml",
+                     "/model/web/model.tflite%00.txt"):
             assert status(base + path) == 404, path
 
 

@@ -31,7 +31,7 @@ SAMPLES = "web/samples.json"
 NOTE = "headless Chromium on the build machine ({cpu}); the local server sends files uncompressed"
 
 
-class _Handler(SimpleHTTPRequestHandler):
+class FileHandler(SimpleHTTPRequestHandler):
     """Serves /model/ (the build folder), /node_modules/ and /bench/ (edgekit/web) and nothing else."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
@@ -45,6 +45,8 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def translate_path(self, path: str) -> str:
         clean = posixpath.normpath(urllib.parse.unquote(urllib.parse.urlsplit(path).path))
+        if "\x00" in clean:  # the file system would raise on it: answer 404 like any unknown path
+            return str(Path(tempfile.gettempdir()) / "edgekit-no-such-file")
         for prefix, root in self.roots.items():
             if clean.startswith(f"/{prefix}/"):
                 relative = clean[len(prefix) + 2:]
@@ -71,7 +73,7 @@ class _Handler(SimpleHTTPRequestHandler):
 def serve(folder: Path, *, isolate: bool = False) -> Iterator[str]:
     """Serve `folder` under /model/ on 127.0.0.1:<ephemeral>; yield the base URL."""
     roots = {"model": folder, "node_modules": node.node_modules(), "bench": node.SCRIPTS}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, roots=roots, isolate=isolate))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(FileHandler, roots=roots, isolate=isolate))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
