@@ -243,3 +243,12 @@ def test_delegate_budgets_are_refused_outside_android():
            "targets": {"ios": {"budgets": {"min_delegated_fraction": {"gpu": 1.0}}}}}
     with pytest.raises(ConfigError, match="applies to the android target only"):
         parse_config(raw)
+
+
+def test_clusters_needing_per_channel_luts_on_ios16_are_an_error_naming_ios18(tmp_path, tiny_model_path):
+    # per-channel clusters: each of the second conv's 16 filters has its own 64 centroids (> 256 values per tensor)
+    recipe = '[[recipe]]\nstep = "cluster"\nclusters = 64\nper_channel = true\nepochs = 1\n'
+    config = ios_config(tmp_path, tiny_model_path, recipe=recipe,
+                        ios='variants = ["palettized"]\nminimum_deployment_target = "iOS16"\n')
+    with pytest.raises(ConfigError, match='holds more than 256 distinct weights.*needs minimum_deployment_target = "iOS18"'):
+        build(config, target="ios", progress=QUIET)

@@ -143,7 +143,9 @@ def compress(model: Any, variant: str, layers: list[Any], cfg: IosTarget) -> tup
             per_channel = _lut_per_channel(value, sparse=layer.sparse_candidate(cfg),
                                            allowed=coreml.version(target) >= coreml.version(coreml.NEEDS["lut_per_channel"]))
             if per_channel:
-                coreml.require("lut_per_channel", target, f"layer {layer.name!r} was clustered per channel; its LUT")
+                coreml.require("lut_per_channel", target,
+                               f"layer {layer.name!r} holds more than {MAX_LUT} distinct weights as converted (clusters "
+                               "per channel, or a BatchNorm folded in per channel); keeping them exactly")
             configs[ops[layer.name]] = coreml.lut_config(per_channel=per_channel)
             plan[layer.name] = {"format": "lut", "source": "learned clusters", "per_channel": per_channel}
     elif variant == "palettized":
