@@ -157,12 +157,37 @@ def _tensor_text(t: Optional[dict[str, Any]]) -> str:
     return "—" if t is None else f"{t['dtype']}{t['shape']}" + (" const" if t["const"] else "")
 
 
+def _effective_rule(op: dict[str, Any], rule: dict[str, Any], api: Optional[int]) -> dict[str, Any]:
+    """The op's rule with the `when` entries whose conditions hold merged in (their keys win)."""
+    first = next((t["dtype"] for t in op["inputs"] if t is not None), None)
+    merged = {k: v for k, v in rule.items() if k != "when"}
+    for case in rule.get("when", []):
+        if "input_dtype" in case and case["input_dtype"] != first:
+            continue
+        if "below_api" in case and (api is None or api >= case["below_api"]):
+            continue
+        merged.update({k: v for k, v in case.items() if k not in ("input_dtype", "below_api")})
+    return merged
+
+
+def _input_reason(name: str, i: int, t: dict[str, Any], spec: dict[str, Any]) -> Optional[str]:
+    if spec.get("dtypes") and t["dtype"] not in spec["dtypes"]:
+        return f"{name} input {i} is {t['dtype']} (supported: {', '.join(spec['dtypes'])})"
+    if spec.get("ranks") and len(t["shape"]) not in spec["ranks"]:
+        ranks = " or ".join(f"{r}-D" for r in spec["ranks"])
+        return f"{name} input {i} is {len(t['shape'])}-D (supported: {ranks})"
+    if "const" in spec and t["const"] != spec["const"]:
+        return f"{name} input {i} must be {'a constant' if spec['const'] else 'a runtime tensor, not a constant'}"
+    return None
+
+
 def rule_reason(op: dict[str, Any], rules: dict[str, Any], *, api: Optional[int] = None) -> Optional[str]:
     """Why `op` would fall back from this delegate, or None when the rules accept it."""
     name = op["op"]
     rule = rules.get("ops", {}).get(name)
     if rule is None:
         return f"{name} is not in the delegate's supported ops"
+    rule = _effective_rule(op, rule, api)
     if api is not None and rule.get("api", 0) > api:
         return f"{name} needs Android API {rule['api']} (checked for min_sdk {api})"
     inputs = [t for t in op["inputs"] if t is not None]
@@ -174,11 +199,26 @@ def rule_reason(op: dict[str, Any], rules: dict[str, Any], *, api: Optional[int]
         return f"{name} on a {len(inputs[0]['shape'])}-D input (supported: {ranks})"
     if rule.get("max_inputs") and len(inputs) > rule["max_inputs"]:
         return f"{name} with {len(inputs)} inputs (at most {rule['max_inputs']})"
-    needs_const = list(rule.get("const_inputs", []))
-    for i in needs_const:
+    for i in rule.get("const_inputs", []):
         if i < len(op["inputs"]) and op["inputs"][i] is not None and not op["inputs"][i]["const"]:
-            if not (name == "DEQUANTIZE" and first != "float16"):  # only fp16 weights are folded
-                return f"{name} input {i} must be a constant"
+            return f"{name} input {i} must be a constant"
+    # per-input constraints; a runtime input whose dtype is listed there is exempt from runtime_dtypes
+    exempt: set[int] = set()
+    for key, spec in rule.get("input", {}).items():
+        i = int(key)
+        t = op["inputs"][i] if i < len(op["inputs"]) else None
+        if t is None:
+            continue
+        reason = _input_reason(name, i, t, spec)
+        if reason:
+            return reason
+        if spec.get("dtypes"):
+            exempt.add(id(t))
+    if rule.get("io_dtypes") and inputs and op["outputs"]:
+        pair = [first, op["outputs"][0]["dtype"]]
+        if pair not in rule["io_dtypes"]:
+            return f"{name} from {pair[0]} to {pair[1]} is not supported"
+        exempt.update({id(inputs[0]), id(op["outputs"][0])})
     for key, wanted in rule.get("params", {}).items():
         if key in op["params"] and op["params"][key] != wanted:
             return f"{name} {key}={op['params'][key]} (supported: {wanted})"
@@ -192,7 +232,7 @@ def rule_reason(op: dict[str, Any], rules: dict[str, Any], *, api: Optional[int]
         return f"{name} on a {max(len(t['shape']) for t in tensors)}-D tensor (max {max_rank}-D)"
     allowed = rules.get("runtime_dtypes")
     for t in tensors:
-        if t["const"] or allowed is None:
+        if t["const"] or allowed is None or id(t) in exempt:
             continue
         if t["dtype"] not in allowed:
             return f"{name} on {t['dtype']} tensors (runtime tensors: {', '.join(allowed)})"
