@@ -198,3 +198,15 @@ def test_nnapi_dequantize_conditions_are_data_hand_built_ops():
     assert rule_reason(runtime_fp16, rules, api=30) is None  # NNAPI 1.3 dequantizes fp16 itself
     assert rule_reason(_op("DEQUANTIZE", dtype="uint8"), rules, api=27) is None  # uint8 needs no constant
     assert "needs Android API 29" in rule_reason(_op("DEQUANTIZE", dtype="int8", const=(True,)), rules, api=28)
+
+
+def test_gpu_takes_one_hot_on_runtime_int32_indices_hand_built_op():
+    rules = load_rules()["gpu"]
+    tensors = [("int32", [1, 4], False), ("int32", [], True), ("float32", [], True), ("float32", [], True)]
+    one_hot = {"index": 0, "op": "ONE_HOT", "version": 1, "params": {"axis": -1},
+               "inputs": [{"dtype": d, "shape": s, "const": c} for d, s, c in tensors],
+               "outputs": [{"dtype": "float32", "shape": [1, 4, 10], "const": False}]}
+    assert rule_reason(one_hot, rules) is None
+    runtime_on = {**one_hot, "inputs": one_hot["inputs"][:2] + [{"dtype": "float32", "shape": [], "const": False}]
+                  + one_hot["inputs"][3:]}
+    assert "ONE_HOT input 2 must be a constant" in rule_reason(runtime_on, rules)
