@@ -210,3 +210,10 @@ def test_gpu_takes_one_hot_on_runtime_int32_indices_hand_built_op():
     runtime_on = {**one_hot, "inputs": one_hot["inputs"][:2] + [{"dtype": "float32", "shape": [], "const": False}]
                   + one_hot["inputs"][3:]}
     assert "ONE_HOT input 2 must be a constant" in rule_reason(runtime_on, rules)
+
+
+def test_gpu_rejects_depth_space_ops_with_block_size_one_hand_built_ops():
+    rules = load_rules()["gpu"]
+    for name in ("DEPTH_TO_SPACE", "SPACE_TO_DEPTH"):
+        assert rule_reason(_op(name, params={"block_size": 2}), rules) is None
+        assert "block_size=1 is not supported" in rule_reason(_op(name, params={"block_size": 1}), rules)
