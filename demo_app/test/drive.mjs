@@ -71,7 +71,7 @@ async function draw(page, spec) {
 }
 
 // One visit with a browser profile kept in spec.profile (service worker and caches survive between
-// visits): load, wait until the cache spec.expect_cache exists, reload, report the caches.
+// visits): load, wait until the worker for spec.expect_cache has settled, reload, report the caches.
 async function visit(spec) {
   const context = await chromium.launchPersistentContext(spec.profile, {
     executablePath: spec.chromium, headless: true, args: FLAGS, timeout: 60000, ...PHONE });
@@ -79,9 +79,23 @@ async function visit(spec) {
   await page.goto(`${spec.base_url}/`, { waitUntil: 'load', timeout: spec.timeout_ms });
   await loaded(page, spec);
   const keys = () => page.evaluate(() => caches.keys());
-  for (const start = Date.now(); !(await keys()).includes(spec.expect_cache) && Date.now() - start < spec.timeout_ms;) {
+  // Settled: the new worker installed (its model cache exists), activated (older model caches
+  // deleted) and controls this page. A worker that never gets there times out and the caller's
+  // assertions on the caches fail.
+  const settled = async () => {
+    const names = await keys();
+    const models = names.filter((name) => name.startsWith('edgekit-demo-model-'));
+    if (models.length !== 1 || models[0] !== spec.expect_cache) return false;
+    return page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      return !!reg && !reg.installing && !reg.waiting && !!reg.active && reg.active.state === 'activated'
+        && navigator.serviceWorker.controller === reg.active;
+    });
+  };
+  for (const start = Date.now(); !(await settled()) && Date.now() - start < spec.timeout_ms;) {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  await new Promise((resolve) => setTimeout(resolve, 200));  // the page's controllerchange handler runs
   const status = await page.evaluate(() => document.getElementById('status').textContent);
   await page.reload({ waitUntil: 'load', timeout: spec.timeout_ms });
   const state = await loaded(page, spec);
