@@ -147,7 +147,13 @@ def test_unknown_or_unavailable_targets_are_usage_errors(tmp_path, tiny_model_pa
 def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
-    assert info.value.code == 0 and "edgekit 0.1.0" in capsys.readouterr().out
+    import tomllib
+
+    import edgekit
+
+    assert info.value.code == 0 and f"edgekit {edgekit.__version__}" in capsys.readouterr().out
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == edgekit.__version__  # one version, in both places
 
 
 def test_build_with_recipe_reports_steps_coverage_and_artifact_structure(tmp_path, tiny_model_path):
