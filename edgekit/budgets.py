@@ -75,8 +75,7 @@ def _web(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]:
 def recommend_web(artifacts: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
     """The web runtime with the fastest browser p50 across the web artifacts, and what it costs."""
     measured = [(a, e) for a in artifacts if a.get("target") == "web" for e in a.get("latency") or []
-                if e.get("where") == "browser" and e.get("p50_ms") is not None
-                and (e.get("check") or {}).get("status") != "failed"]  # fast but wrong is no recommendation
+                if e.get("where") == "browser" and usable(e)]
     if not measured:
         return None
     artifact, best = min(measured, key=lambda pair: pair[1]["p50_ms"])
@@ -89,10 +88,17 @@ def recommend_web(artifacts: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
             "reason": f"fastest browser p50 of {len(measured)} measured runtime/backend pairs"}
 
 
+def usable(entry: dict[str, Any]) -> bool:
+    """A latency entry a budget or a recommendation may read: it has a p50, its run did not fail, and the
+    outputs it produced were right (fast but wrong is no measurement)."""
+    return (entry.get("p50_ms") is not None and entry.get("status") != "failed"
+            and (entry.get("check") or {}).get("status") != "failed")
+
+
 def pick_latency(entries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    """The fastest measured entry from the most trusted place (device, then browser, then host)."""
+    """The fastest usable entry from the most trusted place (device, then browser, then host)."""
     for where in LATENCY_PREFERENCE:
-        measured = [e for e in entries if e.get("where") == where and e.get("p50_ms") is not None]
+        measured = [e for e in entries if e.get("where") == where and usable(e)]
         if measured:
             return min(measured, key=lambda e: e["p50_ms"])
     return None

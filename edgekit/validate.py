@@ -47,6 +47,13 @@ def parity(reference: np.ndarray, candidate: np.ndarray, *, max_abs_error: float
                   reason="; ".join(failures) or None)
 
 
+def parity_within(reference: np.ndarray, candidate: np.ndarray, tolerance: object, *, samples: int) -> Parity:
+    """`parity` on the first `samples` outputs, with a tolerance object's max_abs_error / min_top1_agreement."""
+    n = min(samples, len(candidate))
+    return parity(reference[:n], candidate[:n], max_abs_error=tolerance.max_abs_error,  # type: ignore[attr-defined]
+                  min_top1_agreement=tolerance.min_top1_agreement)  # type: ignore[attr-defined]
+
+
 def not_verified(reason: str) -> Parity:
     return Parity(NOT_VERIFIED, None, None, 0, reason=reason)
 

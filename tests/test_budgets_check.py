@@ -97,3 +97,14 @@ def test_web_recommendation_skips_a_runtime_whose_outputs_were_wrong():
                  {"target": "web", "path": "web/model.tflite", "latency": [right]}]
     best = recommend_web(artifacts)
     assert (best["runtime"], best["backend"]) == ("litertjs", "wasm")
+
+
+def test_latency_budgets_skip_runs_that_failed_or_gave_wrong_outputs():
+    wrong = {"where": "browser", "runtime": "tfjs", "backend": "webgl", "p50_ms": 0.2, "check": {"status": "failed"}}
+    right = {"where": "browser", "runtime": "litertjs", "backend": "wasm", "p50_ms": 1.0, "check": {"status": "passed"}}
+    failed_run = {"where": "device", "p50_ms": 0.1, "status": "failed"}
+    artifact = {**ARTIFACT, "latency": [wrong, right, failed_run]}
+    assert pick_latency(artifact["latency"]) == right
+    result = {b["name"]: b for b in evaluate(artifact, Budgets(max_browser_p50="0.5 ms", max_latency_p50="0.5 ms"))}
+    assert result["max_browser_p50"]["actual"] == 1.0 and result["max_browser_p50"]["passed"] is False
+    assert result["max_latency_p50"]["where"] == "browser"

@@ -7,7 +7,7 @@ from typing import Any
 from edgekit import budgets, measure
 from edgekit.config import AndroidTarget
 from edgekit.context import BuildContext
-from edgekit.validate import accuracy, parity
+from edgekit.validate import accuracy, parity_within
 
 
 def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
@@ -30,10 +30,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
             runner = TFLiteRunner(data, batch=64)
             with ctx.progress.bar(f"{precision} eval", len(ctx.eval.y)) as advance:
                 outputs = runner.predict(ctx.eval.x, progress=advance)
-        n = min(cfg.parity_samples, len(outputs))
-        tolerance = cfg.parity[precision]
-        check = parity(ctx.reference[:n], outputs[:n], max_abs_error=tolerance.max_abs_error,
-                       min_top1_agreement=tolerance.min_top1_agreement)
+        check = parity_within(ctx.reference, outputs, cfg.parity[precision], samples=cfg.parity_samples)
         acc = accuracy(outputs, ctx.eval.y)
         structure = tflite_structure(runner, layers=ctx.facts)
         with ctx.progress.stage(f"android {precision}: delegates checked (XNNPACK, GPU, NNAPI)"):

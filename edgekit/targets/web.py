@@ -18,7 +18,7 @@ import numpy as np
 from edgekit import budgets, measure
 from edgekit.config import DatasetSection, WebTarget
 from edgekit.context import BuildContext
-from edgekit.validate import FAILED, PASSED, Parity, accuracy, parity
+from edgekit.validate import FAILED, PASSED, Parity, accuracy, parity_within
 
 SAMPLES_SCHEMA = "edgekit.samples/v1"
 
@@ -69,12 +69,9 @@ def _tfjs_artifact(ctx: BuildContext, cfg: WebTarget) -> dict[str, Any]:
                              shard_size=cfg.shard_size, model_format=cfg.model_format)
     outputs = node_outputs(ctx, cfg, files[0])
     first = cfg.node_backends[0]
-    checks = {}
-    for backend, out in outputs.items():
-        n = min(cfg.parity_samples, len(out))
-        tolerance = _loosest(cfg)
-        checks[backend] = parity(ctx.reference[:n], out[:n], max_abs_error=tolerance.max_abs_error,
-                                 min_top1_agreement=tolerance.min_top1_agreement)
+    tolerance = _loosest(cfg)
+    checks = {backend: parity_within(ctx.reference, out, tolerance, samples=cfg.parity_samples)
+              for backend, out in outputs.items()}
     acc = accuracy(outputs[first], ctx.eval.y[:len(outputs[first])])
     return {
         "target": "web", "format": "tfjs", "precision": cfg.quantize, "model_format": cfg.model_format,
@@ -143,10 +140,7 @@ def _tflite_artifact(ctx: BuildContext, cfg: WebTarget) -> dict[str, Any]:
         (ctx.stage / relative).write_bytes(data)
     with ctx.progress.stage(f"web tflite {precision}: validated on {len(ctx.eval.y):,} samples in LiteRT"):
         outputs = TFLiteRunner(data, batch=64).predict(ctx.eval.x)
-    n = min(cfg.parity_samples, len(outputs))
-    tolerance = cfg.parity[precision]
-    check = parity(ctx.reference[:n], outputs[:n], max_abs_error=tolerance.max_abs_error,
-                   min_top1_agreement=tolerance.min_top1_agreement)
+    check = parity_within(ctx.reference, outputs, cfg.parity[precision], samples=cfg.parity_samples)
     acc = accuracy(outputs, ctx.eval.y)
     with ctx.progress.stage(f"web tflite {precision}: native LiteRT reference timing on host ({cfg.runs} runs)"):
         host = profile_tflite(data, ctx.eval.x, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs)
