@@ -1,7 +1,7 @@
 // edgekit demo app: classify Fashion-MNIST-style images in the browser with the model an
 // `edgekit build --target web` produced, on TF.js (wasm, WebGL) or LiteRT.js (wasm).
 // window.__demo exposes the app's state (read by the browser tests in demo_app/test/).
-import { RUNTIMES } from './runtimes.mjs';
+import { RUNTIMES, modelIo } from './runtimes.mjs';
 import { borderBrightness, canvasPixels, fit, inkBox, normalise, paint } from './image.mjs';
 
 const REPEATS = 20;  // runs behind the median shown beside the last inference's latency
@@ -161,7 +161,7 @@ async function probeRuntimes() {
       continue;
     }
     try {
-      const handle = await runtime.open(build, samples.input_shape);
+      const handle = await runtime.open(build, modelIo(samples));
       await handle.run(normalise(samples.samples[0].pixels, samples.preprocess));
       opened.set(runtime.id, handle);
       state.runtimes.push(runtime.id);
@@ -193,6 +193,12 @@ async function main() {
   const offline = await controlledByServiceWorker();
   build = await (await fetch('/build.json')).json();
   samples = await (await fetch(build.samples)).json();
+  const [input] = samples.inputs || [];
+  if (!input || samples.inputs.length !== 1 || !input.pixels || !samples.label_output) {
+    throw new Error('this demo runs single-image classifiers; this build\'s model takes '
+      + `${(samples.inputs || []).map((i) => `${i.name} ${i.shape.join('x')}`).join(', ') || 'no image input'}`
+      + (samples.label_output ? '' : ' and has no class labels'));
+  }
   $('offline').textContent = offline;
   $('build').textContent = [build.model_name && `model ${build.model_name}`, build.created && `built ${build.created.slice(0, 16).replace('T', ' ')}`,
     build.recommendation && `fastest in headless Chromium at build time: ${build.recommendation.runtime} ${build.recommendation.backend}`]

@@ -1,13 +1,28 @@
 // The runtimes the demo can run the model on. Each `open` loads its runtime from /vendor/ (the
 // pinned npm packages `edgekit serve` maps there), loads the model and returns
 // {run(Float32Array) -> Float32Array, note}; one that cannot load here throws with the reason.
+// The model's input is fed by its own name and the class scores read from the output the labels
+// belong to (samples.json: `inputs`, `label_output`), as the build named them.
 const VENDOR = '/vendor';
 
 export const RUNTIMES = [
-  { id: 'tfjs-wasm', label: 'TF.js · wasm', artifact: 'tfjs', open: (build, shape) => openTfjs('wasm', build.tfjs, shape) },
-  { id: 'tfjs-webgl', label: 'TF.js · WebGL', artifact: 'tfjs', open: (build, shape) => openTfjs('webgl', build.tfjs, shape) },
-  { id: 'litertjs-wasm', label: 'LiteRT.js · wasm', artifact: 'tflite', open: (build, shape) => openLitert(build.tflite, shape) },
+  { id: 'tfjs-wasm', label: 'TF.js · wasm', artifact: 'tfjs', open: (build, io) => openTfjs('wasm', build.tfjs, io) },
+  { id: 'tfjs-webgl', label: 'TF.js · WebGL', artifact: 'tfjs', open: (build, io) => openTfjs('webgl', build.tfjs, io) },
+  { id: 'litertjs-wasm', label: 'LiteRT.js · wasm', artifact: 'tflite', open: (build, io) => openLitert(build.tflite, io) },
 ];
+
+// What the runtimes need from samples.json: the input's name and shape, the labels output's name.
+export function modelIo(samples) {
+  const input = samples.inputs[0];
+  return { input: input.name, shape: input.shape, output: samples.label_output };
+}
+
+// The class scores among a model's outputs: a tensor, a list (in output order) or a map by name.
+function scores(result, io, names) {
+  if (Array.isArray(result)) return result[Math.max(0, names.indexOf(io.output))];
+  if (result && typeof result === 'object' && !('dataSync' in result) && !('toTypedArray' in result)) return result[io.output];
+  return result;
+}
 
 function loadScript(src) {
   return new Promise((resolve, reject) => {
@@ -37,7 +52,7 @@ function webglRenderer() {
   return String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
 }
 
-async function openTfjs(backend, url, shape) {
+async function openTfjs(backend, url, io) {
   let note;
   if (backend === 'webgl') {
     const renderer = webglRenderer();
@@ -49,19 +64,20 @@ async function openTfjs(backend, url, shape) {
   await tf.ready();
   const manifest = await (await fetch(url)).json();
   const model = manifest.format === 'layers-model' ? await tf.loadLayersModel(url) : await tf.loadGraphModel(url);
+  const layers = manifest.format === 'layers-model';
   const run = async (input) => {
     if (tf.getBackend() !== backend) await tf.setBackend(backend);  // one TF.js, several backends
-    const x = tf.tensor(input, [1, ...shape], 'float32');
-    const y = model.predict(x);
-    const out = await y.data();
-    tf.dispose([x, y]);
+    const x = tf.tensor(input, [1, ...io.shape], 'float32');
+    const y = model.predict(layers ? x : { [io.input]: x });
+    const out = await scores(y, io, model.outputNodes || []).data();
+    tf.dispose([x, ...(y instanceof tf.Tensor ? [y] : Object.values(y))]);
     return Float32Array.from(out);
   };
   return { run, note };
 }
 
 let litertLoaded;
-async function openLitert(url, shape) {
+async function openLitert(url, io) {
   litertLoaded ??= (async () => {
     const litert = await import(`${VENDOR}/@litertjs/core/dist/index.js`);
     await litert.loadLiteRt(`${VENDOR}/@litertjs/core/wasm/`);
@@ -70,11 +86,11 @@ async function openLitert(url, shape) {
   const litert = await litertLoaded;
   const model = await litert.loadAndCompile(url, { accelerator: 'wasm' });
   const run = async (input) => {
-    const tensor = new litert.Tensor(input, [1, ...shape]);
-    const outputs = await model.run(tensor);
+    const tensor = new litert.Tensor(input, [1, ...io.shape]);
+    const outputs = await model.run({ [io.input]: tensor });
     tensor.delete();
-    const out = outputs[0].toTypedArray().slice();
-    for (const t of outputs) if (!t.deleted) t.delete();
+    const out = scores(outputs, io, []).toTypedArray().slice();
+    for (const t of Object.values(outputs)) if (!t.deleted) t.delete();
     return Float32Array.from(out);
   };
   return { run, note: undefined };

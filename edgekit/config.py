@@ -53,6 +53,8 @@ class DatasetSection(Strict):
     image_size: Optional[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]] = Field(None, json_schema_extra={"example": "image_size = [28, 28]"})
     color_mode: Literal["grayscale", "rgb"] = Field("grayscale", json_schema_extra={"example": 'color_mode = "rgb"'})
     class_names: Optional[list[str]] = Field(None, json_schema_extra={"example": 'class_names = ["cat", "dog"]'})
+    label_output: Optional[str] = Field(
+        None, json_schema_extra={"example": 'label_output = "class_probs"  # multi-output models: the classes output'})
 
 
 class Budgets(Strict):
@@ -98,8 +100,19 @@ class Budgets(Strict):
 
 
 class ParityTolerance(Strict):
-    max_abs_error: float = Field(gt=0, json_schema_extra={"example": "max_abs_error = 0.01"})
-    min_top1_agreement: float = Field(ge=0, le=1, json_schema_extra={"example": "min_top1_agreement = 0.99"})
+    """How far an artifact may be from the Keras model it came from (see edgekit/validate.py). Unset = not checked."""
+
+    max_relative_error: Optional[float] = Field(
+        None, gt=0, json_schema_extra={"example": "max_relative_error = 0.02  # mean |error| / mean |output spread|"})
+    min_confident_agreement: Optional[float] = Field(
+        None, ge=0, le=1, json_schema_extra={"example": "min_confident_agreement = 0.99  # top-1, confident samples"})
+    confident_margin: float = Field(
+        0.2, gt=0, lt=1, json_schema_extra={"example": "confident_margin = 0.2  # gap between the top-2 probabilities"})
+    max_accuracy_loss: Optional[float] = Field(
+        None, ge=0, json_schema_extra={"example": "max_accuracy_loss = 1.0  # pp below the Keras model"})
+    max_abs_error: Optional[float] = Field(None, gt=0, json_schema_extra={"example": "max_abs_error = 0.01"})
+    min_top1_agreement: Optional[float] = Field(
+        None, ge=0, le=1, json_schema_extra={"example": "min_top1_agreement = 0.99  # all samples"})
 
 
 class AndroidDevice(Strict):
@@ -205,8 +218,12 @@ class IosTarget(Strict):
         "all", json_schema_extra={"example": 'compute_units = "all"  # recorded in the package metadata'})
     input: Literal["auto", "image", "tensor"] = Field(
         "auto", json_schema_extra={"example": 'input = "image"  # auto: image for image datasets'})
-    input_name: str = Field("image", json_schema_extra={"example": 'input_name = "image"'})
-    output_name: str = Field("probabilities", json_schema_extra={"example": 'output_name = "probabilities"'})
+    input_name: str = Field(
+        "auto", pattern=r"^(auto|[A-Za-z][A-Za-z0-9_]*)$",
+        json_schema_extra={"example": 'input_name = "image"  # auto: the model\'s own input name'})
+    output_name: str = Field(
+        "auto", pattern=r"^(auto|[A-Za-z][A-Za-z0-9_]*)$",
+        json_schema_extra={"example": 'output_name = "probabilities"  # auto: the model\'s own name for the labels output'})
     class_labels: bool = Field(True, json_schema_extra={"example": "class_labels = true  # Xcode shows a classifier"})
     sparse: bool = Field(True, json_schema_extra={"example": "sparse = true  # pruned layers stored as sparse tensors"})
     activation_quantization: bool = Field(
@@ -270,6 +287,10 @@ class WebTarget(Strict):
     node_backends: list[Literal["wasm", "cpu"]] = Field(
         ["wasm", "cpu"], json_schema_extra={"example": 'node_backends = ["wasm", "cpu"]  # first: accuracy on all'})
     parity_samples: int = Field(200, ge=1, json_schema_extra={"example": "parity_samples = 200"})
+    node_stall_s: float = Field(
+        600.0, gt=0, json_schema_extra={"example": "node_stall_s = 600  # TF.js in Node: longest wait for one batch"})
+    node_timeout_s: float = Field(
+        21600.0, gt=0, json_schema_extra={"example": "node_timeout_s = 21600  # TF.js in Node: whole run"})
     parity: dict[str, ParityTolerance] = Field(
         default_factory=dict, json_schema_extra={"example": "[targets.web.parity.uint8]"})
     samples: int = Field(10, ge=1, le=1000, json_schema_extra={"example": "samples = 10  # test images in samples.json"})
@@ -278,6 +299,10 @@ class WebTarget(Strict):
                                    "litertjs-webgpu"]] = Field(
         list(WEB_BACKENDS), json_schema_extra={"example": 'browser_backends = ["tfjs-wasm", "litertjs-wasm"]'})
     browser_gpu: bool = Field(False, json_schema_extra={"example": "browser_gpu = false  # true: GPU flags"})
+    browser_max_seconds: float = Field(
+        30.0, gt=0, json_schema_extra={"example": "browser_max_seconds = 30  # timed runs stop after this (>= 3 runs)"})
+    browser_timeout_s: float = Field(
+        300.0, gt=0, json_schema_extra={"example": "browser_timeout_s = 300  # one runtime/backend page"})
     threads: int = Field(1, ge=1, json_schema_extra={"example": "threads = 1  # wasm threads"})
     warmup: int = Field(10, ge=0, json_schema_extra={"example": "warmup = 10"})
     runs: int = Field(100, ge=1, json_schema_extra={"example": "runs = 100"})

@@ -11,8 +11,10 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from edgekit.errors import ConversionError, EnvironmentProblem
 
@@ -20,6 +22,8 @@ SCRIPTS = Path(__file__).resolve().parent / "web"
 INSTALL_HINT = "run `bash scripts/install.sh` (installs the Debian packages nodejs/chromium and runs `npm ci`)"
 REQUIRED = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@litertjs/core", "playwright-core")
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+TIMEOUT_HINT = ("raise [targets.web] node_stall_s for a very large model, or lower parity_samples / runs; "
+                "EDGEKIT_DEBUG=1 shows Node's output")
 NODE_MAJOR = 20  # playwright-core 1.65 needs Node >= 20 (Debian 12's nodejs is 18)
 
 
@@ -62,9 +66,12 @@ def chromium_binary() -> str:
                              hint=INSTALL_HINT + "; or set profile_browser = false in [targets.web]")
 
 
-def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float) -> dict[str, Any]:
+def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float, stall: Optional[float] = None,
+               on_progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
     """Run `edgekit/web/<name>` with a JSON spec file; return the JSON line it prints.
 
+    The script may print `progress ...` lines on stderr: each goes to `on_progress`, and `stall`
+    bounds the time between two of them (so a big model may take long, but a stuck one is stopped).
     A script that reports `{"error": ..., "environment": true}` (e.g. Chromium cannot start) raises
     EnvironmentProblem (exit 4); any other error, a crash or a timeout is a ConversionError (exit 5)."""
     node = node_binary()
@@ -72,10 +79,12 @@ def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float
     spec_path = workdir / f"{Path(name).stem}.spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     try:
-        returncode, stdout, stderr = _communicate([node, str(SCRIPTS / name), str(spec_path)], timeout=timeout)
+        returncode, stdout, stderr = _communicate([node, str(SCRIPTS / name), str(spec_path)], timeout=timeout,
+                                                  stall=stall, on_progress=on_progress)
+    except _Stalled as err:
+        raise ConversionError(f"{name} made no progress for {err.seconds:.0f} s", hint=TIMEOUT_HINT) from None
     except subprocess.TimeoutExpired:
-        raise ConversionError(f"{name} did not finish within {timeout:.0f} s",
-                              hint="lower parity_samples or runs in [targets.web]") from None
+        raise ConversionError(f"{name} did not finish within {timeout:.0f} s", hint=TIMEOUT_HINT) from None
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     try:
         result = json.loads(lines[-1]) if lines else None
@@ -93,18 +102,52 @@ def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float
     return result
 
 
-def _communicate(command: list[str], *, timeout: float) -> tuple[int, str, str]:
-    """Run Node; on a timeout or Ctrl-C, SIGTERM first so playwright closes Chromium and deletes its
-    temporary profile (a SIGKILL leaves /tmp/playwright_chromiumdev_profile-* behind), then SIGKILL."""
+class _Stalled(Exception):
+    def __init__(self, seconds: float):
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def _communicate(command: list[str], *, timeout: float, stall: Optional[float] = None,
+                 on_progress: Optional[Callable[[str], None]] = None) -> tuple[int, str, str]:
+    """Run Node, reading its output as it comes. On a timeout, a stall or Ctrl-C, SIGTERM first so
+    playwright closes Chromium and deletes its temporary profile (a SIGKILL leaves
+    /tmp/playwright_chromiumdev_profile-* behind), then SIGKILL."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=SCRIPTS)
+    out: list[str] = []
+    err: list[str] = []
+    last = [time.monotonic()]
+
+    def read_err() -> None:
+        for line in process.stderr:  # type: ignore[union-attr]
+            if line.startswith("progress "):
+                last[0] = time.monotonic()
+                if on_progress is not None:
+                    on_progress(line[len("progress "):].strip())
+            else:
+                err.append(line)
+
+    readers = [threading.Thread(target=lambda: out.extend(process.stdout), daemon=True),  # type: ignore[arg-type]
+               threading.Thread(target=read_err, daemon=True)]
+    for reader in readers:
+        reader.start()
+    started = time.monotonic()
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        while process.poll() is None:
+            now = time.monotonic()
+            if now - started > timeout:
+                raise subprocess.TimeoutExpired(command, timeout)
+            if stall is not None and now - last[0] > stall:
+                raise _Stalled(stall)
+            time.sleep(0.2)
     except BaseException:
         process.terminate()
         try:
-            process.communicate(timeout=15)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
+            process.wait()
         raise
-    return process.returncode, stdout, stderr
+    for reader in readers:
+        reader.join(timeout=10)
+    return process.returncode, "".join(out), "".join(err)

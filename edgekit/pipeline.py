@@ -15,7 +15,8 @@ from edgekit.budgets import recommend_web
 from edgekit.config import Config
 from edgekit.context import BuildContext
 from edgekit.data import load_split
-from edgekit.errors import ConfigError, InputError
+from edgekit.errors import ConfigError, UnsupportedModelError
+from edgekit.labels import check_inputs, label_output, output_kind
 from edgekit.progress import Reporter
 from edgekit.report import SCHEMA, gate_passed, write_json
 from edgekit.report.html import render as render_html
@@ -63,22 +64,25 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
         model = load_model(config.model.path, allow_unsafe=config.model.allow_unsafe)
     data = config.dataset
     with progress.stage("data loaded"):
-        evaluation = load_split(data, data.eval_split, limit=data.eval_samples, seed=config.build.seed)
-        calibration = load_split(data, data.calibration_split, limit=data.calibration_samples, seed=config.build.seed)
-    _check_shapes(model, evaluation)
+        evaluation = load_split(data, data.eval_split, limit=data.eval_samples, seed=config.build.seed,
+                                inputs=model.inputs)
+        model = check_inputs(model, evaluation)
+        calibration = load_split(data, data.calibration_split, limit=data.calibration_samples,
+                                 seed=config.build.seed, inputs=model.inputs)
+    label_index = label_output(model, evaluation, data.label_output)
     with progress.stage(f"reference outputs on {len(evaluation):,} samples"):
-        reference = model.predict(evaluation.x)
-    reference_accuracy = accuracy(reference, evaluation.y)
-    progress.say(f"  reference accuracy {100 * reference_accuracy:.2f} % ({model.params:,} parameters)")
+        reference = model.predict(evaluation.inputs)
+    reference_accuracy = None if label_index is None else accuracy(reference[label_index], evaluation.y)
+    progress.say(f"  reference accuracy {_percent(reference_accuracy)} ({model.params:,} parameters)")
     converted, recipe_report, facts, scheme = model, None, [], None
     if config.recipe:
         converted, reference, recipe_report, facts, scheme = _run_recipe(model, config, evaluation, reference_accuracy,
-                                                                         progress)
+                                                                         label_index, progress)
 
     with staged_output(out) as stage:
-        ctx = BuildContext(model=converted, eval=evaluation, calibration=calibration.x, reference=reference,
+        ctx = BuildContext(model=converted, eval=evaluation, calibration=calibration.inputs, reference=reference,
                            reference_accuracy=reference_accuracy, stage=stage, progress=progress, facts=facts,
-                           quantization=scheme, dataset=config.dataset)
+                           quantization=scheme, dataset=config.dataset, label_index=label_index)
         artifacts: list[dict[str, Any]] = []
         for name in names:
             artifacts += _build_target(name, ctx, config)
@@ -90,15 +94,20 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
             "targets": names,
             "reference": {
                 "path": str(config.model.path), "format": model.format, "params": model.params,
-                "accuracy": round(reference_accuracy, 6), "eval_split": data.eval_split,
-                "eval_samples": len(evaluation), "input_shape": list(model.input_shape),
-                "output_shape": list(model.output_shape), "class_names": evaluation.class_names,
-                **({"rebuild": model.rebuild} if model.rebuild else {}),
+                "accuracy": None if reference_accuracy is None else round(reference_accuracy, 6),
+                "eval_split": data.eval_split, "eval_samples": len(evaluation),
+                "input_shape": list(model.inputs[0].shape), "output_shape": list(model.outputs[label_index or 0].shape),
+                "inputs": [info.to_dict() for info in model.inputs],
+                "outputs": [{**info.to_dict(), "kind": output_kind(values, i == label_index)}
+                            for i, (info, values) in enumerate(zip(model.outputs, reference))],
+                "label_output": None if label_index is None else model.outputs[label_index].name,
+                "class_names": evaluation.class_names,
+                **({"rebuild": converted.rebuild} if converted.rebuild else {}),
             },
             "recipe": recipe_report,
             "artifacts": artifacts,
             **({"web_recommendation": recommend_web(artifacts)} if "web" in names else {}),
-            "notes": list(model.notes) + notes,
+            "notes": list(converted.notes) + notes,
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
         }
@@ -108,18 +117,26 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     return report
 
 
-def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy: float,
+def _percent(value: Any) -> str:
+    return "not applicable (no class labels)" if value is None else f"{100 * value:.2f} %"
+
+
+def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy: Any, label_index: Any,
                 progress: Reporter) -> tuple[Any, Any, dict[str, Any], list[dict[str, Any]], Any]:
     """Apply the recipe; return the compressed model, its eval outputs, the report section, facts, scheme."""
-    from edgekit.compress.run import apply_recipe
-    from edgekit.models import LoadedModel
+    from edgekit.compress.run import apply_recipe, recipe_model
 
-    result = apply_recipe(model, config, progress=progress)
-    converted = LoadedModel(path=model.path, format=model.format, params=result.params, input_shape=model.input_shape,
-                            output_shape=model.output_shape, keras_model=result.keras_model, notes=model.notes)
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or label_index is None:
+        raise UnsupportedModelError(f"recipe steps fine-tune single-input classifiers with labels; the model has "
+                                    f"{len(model.inputs)} input(s), {len(model.outputs)} output(s)"
+                                    + ("" if label_index is not None else " and no class labels"),
+                                    hint="remove [[recipe]] to convert the model as it is")
+    source = recipe_model(model, progress=progress)
+    result = apply_recipe(source, config, progress=progress)
+    converted = source.replaced(keras_model=result.keras_model, params=result.params, flavor="tf_keras")
     with progress.stage("compressed model evaluated"):
-        outputs = converted.predict(evaluation.x)
-        compressed_accuracy = accuracy(outputs, evaluation.y)
+        outputs = converted.predict(evaluation.inputs)
+        compressed_accuracy = accuracy(outputs[0], evaluation.y)
     progress.say(f"  compressed Keras accuracy {100 * compressed_accuracy:.2f} % "
                  f"({100 * (compressed_accuracy - reference_accuracy):+.2f} pp)")
     report = {"steps": result.steps, "coverage": result.coverage, "layers": result.facts,
@@ -142,18 +159,6 @@ def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str
 
         return web.build(ctx, config.targets.web, dataset=config.dataset)
     raise ConfigError(f"target {name!r} is not available")  # guarded by resolve_targets
-
-
-def _check_shapes(model: Any, evaluation: Any) -> None:
-    expected = tuple(model.input_shape[1:])
-    got = tuple(evaluation.x.shape[1:])
-    if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
-        raise InputError(f"the model expects inputs of shape {expected} but the dataset gives {got}",
-                         hint="set dataset.image_size / color_mode to match the model")
-    classes = model.output_shape[-1]
-    if classes is not None and int(evaluation.y.max()) >= classes:
-        raise InputError(f"labels go up to {int(evaluation.y.max())} but the model has {classes} outputs",
-                         hint="check dataset.class_names and the model's last layer")
 
 
 def _environment() -> dict[str, str]:

@@ -46,8 +46,14 @@ def run_search(config: Any, *, progress: Reporter) -> dict[str, Any]:
     if teacher.keras_model is None:
         raise UnsupportedModelError(f"{teacher.path.name}: the search distills from a Keras teacher, not a {teacher.format}",
                                     hint="pass the teacher as a .keras or .h5 file")
+    from edgekit.compress.run import recipe_model
+
+    teacher = recipe_model(teacher, progress=progress)
     data = config.dataset
-    train = load_split(data, data.train_split, limit=data.train_samples, seed=config.build.seed)
+    train = load_split(data, data.train_split, limit=data.train_samples, seed=config.build.seed, inputs=teacher.inputs)
+    if train.y is None:
+        raise UnsupportedModelError("the search distills classifiers: the dataset has no labels",
+                                    hint="add y_<split> class ids to the data")
     order = np.random.default_rng(config.build.seed).permutation(len(train))
     val_index, proxy_index = order[:settings.validation_samples], order[settings.validation_samples:][:settings.proxy_samples]
     calibration = train.x[proxy_index[:128]]
@@ -84,15 +90,14 @@ def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: 
     from edgekit.compress.students import build_student
     from edgekit.converters import tflite
     from edgekit.measure import gzip_size
-    from edgekit.models import LoadedModel
+    from edgekit.models import keras_loaded
     from edgekit.profile.host import profile_tflite
 
     student = build_student(spec, input_shape=tuple(teacher.input_shape[1:]), classes=int(teacher.output_shape[-1]))
     _like_trained(student)
-    loaded = LoadedModel(path=Path(spec.name()), format="keras", params=int(student.count_params()),
-                         input_shape=student.input_shape, output_shape=student.output_shape, keras_model=student)
-    data = tflite.convert(loaded, "int8", calibration=calibration)
-    latency = profile_tflite(data, calibration, runs=50, warmup=5)
+    loaded = keras_loaded(Path(spec.name()), "keras", student)
+    data = tflite.convert(loaded, "int8", calibration=[calibration])
+    latency = profile_tflite(data, [calibration], runs=50, warmup=5)
     row = {"name": spec.name(), "spec": spec.__dict__, "params": loaded.params, "bytes": len(data),
            "gzip_bytes": gzip_size(data), "p50_ms": latency["p50_ms"]}
     reasons = []
@@ -182,11 +187,11 @@ def _search_key(config: Any, settings: SearchSection) -> str:
 
 def _artifact_accuracy(final: dict[str, Any], x: np.ndarray, y: np.ndarray) -> float:
     """LiteRT accuracy of a finalist's int8 artifact on the validation slice (choosing never uses test data)."""
-    from edgekit.litert import TFLiteRunner
+    from edgekit.litert import run
 
     report = json.loads(Path(final["report"]).read_text())
     data = (Path(final["report"]).parent / report["artifacts"][0]["path"]).read_bytes()
-    predictions = TFLiteRunner(data, batch=64).predict(x)
+    predictions = run(data, [x])[1][0]
     return round(float(np.mean(predictions.argmax(-1) == y)), 5)
 
 

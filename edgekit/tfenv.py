@@ -1,7 +1,8 @@
 """The one place that imports TensorFlow, so that `import edgekit` stays light.
 
-edgekit's Keras is legacy Keras 2 (`tf_keras`): the model-optimization toolkit only works there.
-`TF_USE_LEGACY_KERAS=1` must be set before TensorFlow is first imported.
+edgekit's own Keras is legacy Keras 2 (`tf_keras`): the model-optimization toolkit only works
+there, and `TF_USE_LEGACY_KERAS=1` must be set before TensorFlow is first imported. Files saved
+by Keras 3 are loaded with Keras 3 itself (`keras3()`), on the TensorFlow backend.
 """
 from __future__ import annotations
 
@@ -34,6 +35,21 @@ def keras() -> Any:
     except ImportError as err:
         raise EnvironmentProblem(f"tf_keras is not importable ({err})", hint="run `make install`") from None
     return tf_keras
+
+
+def keras3() -> Any:
+    """Keras 3 (the `keras` package) on the TensorFlow backend: user files saved by Keras 3 load with it."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # exports and converters need TensorFlow graphs
+    tensorflow()
+    try:
+        with quiet_native():
+            import keras as keras3_module
+    except ImportError as err:
+        raise EnvironmentProblem(f"Keras 3 is not importable ({err})", hint="run `make install`") from None
+    if not str(keras3_module.__version__).startswith("3"):
+        raise EnvironmentProblem(f"`import keras` gives Keras {keras3_module.__version__}, not Keras 3",
+                                 hint="run `make install` (the pinned stack has keras 3.15)")
+    return keras3_module
 
 
 def litert_interpreter() -> Any:

@@ -1,4 +1,6 @@
 """Recipe steps on tiny in-code models: structure in the Keras model and in the TFLite artifact."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from edgekit.compress import steps as ops
 from edgekit.compress.train import classifier_loss, fine_tune
 from edgekit.converters import tflite
 from edgekit.errors import UnsupportedModelError
-from edgekit.models import LoadedModel
+from edgekit.models import keras_loaded
 from edgekit.progress import Reporter
 from edgekit.recipe import ClusterStep, PruneStep, QatStep
 from edgekit.structure import tflite_structure
@@ -36,9 +38,8 @@ def loss_and_metrics():
 
 
 def artifact(model, data, precision="int8"):
-    loaded = LoadedModel(path=None, format="keras", params=model.count_params(), input_shape=(None, 28, 28, 1),
-                         output_shape=(None, 10), keras_model=model)
-    return tflite.convert(loaded, precision, calibration=data[0][:32])
+    loaded = keras_loaded(Path("model.keras"), "keras", model)
+    return tflite.convert(loaded, precision, calibration=[data[0][:32]])
 
 
 def kernel_of(structure, layer):

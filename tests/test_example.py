@@ -14,7 +14,7 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "fashion_mnist"
 def test_committed_teacher_loads_safely_and_reaches_93_percent_on_the_full_test_set():
     teacher = load_model(EXAMPLE / "teacher.keras")
     test = load_split(DatasetSection(kind="fashion_mnist"), "test")
-    accuracy = float(np.mean(teacher.predict(test.x).argmax(-1) == test.y))
+    accuracy = float(np.mean(teacher.predict([test.x])[0].argmax(-1) == test.y))
     assert accuracy >= 0.93
     recorded = json.loads((EXAMPLE / "teacher.json").read_text())
     assert abs(recorded["test_accuracy"] - accuracy) < 1e-3 and recorded["params"] == teacher.params

@@ -79,7 +79,7 @@ def test_palettized_package_is_smaller_and_parity_is_never_passed_on_linux(clust
 
 
 def test_lossless_check_fails_when_the_package_differs_from_the_converted_weights(clustered_build):
-    from edgekit.targets.ios import input_spec
+    from edgekit.targets.ios import input_specs, output_specs
     from edgekit.targets.ios_weights import check_package
 
     config, report = clustered_build
@@ -97,17 +97,18 @@ def test_lossless_check_fails_when_the_package_differs_from_the_converted_weight
     op = layers_report[name]["op"]
     before[op].flat[np.flatnonzero(before[op])[0]] += 0.5  # what a lossy re-clustering would do
 
-    class Ctx:  # the fields input_spec reads
-        dataset = config.dataset
+    from types import SimpleNamespace
 
     from edgekit.models import load_model
     from edgekit.targets.ios_weights import layer_weights
 
-    keras_model = load_model(config.model.path).keras_model
-    spec = input_spec(Ctx, config.targets.ios, keras_model)
-    checks, _ = check_package(package, spec=spec, labels=None, cfg=config.targets.ios,
-                              layers=layer_weights(keras_model, report["recipe"]["layers"]), plan=plan,
-                              before=before, fp16=True)
+    loaded = load_model(config.model.path)
+    ctx = SimpleNamespace(dataset=config.dataset, label_index=0, eval=SimpleNamespace(class_names=["a"] * 10))
+    specs = input_specs(ctx, config.targets.ios, loaded)
+    outputs, classify, labels, _ = output_specs(ctx, config.targets.ios, loaded, [np.eye(10)])
+    checks, _ = check_package(package, specs=specs, outputs=outputs, classify=classify, labels=None,
+                              cfg=config.targets.ios, layers=layer_weights(loaded.keras_model, report["recipe"]["layers"]),
+                              plan=plan, before=before, fp16=True)
     statuses = {c["name"]: c["status"] for c in checks}
     assert statuses[f"clusters of {name} carried losslessly"] == "failed"
 
@@ -127,7 +128,8 @@ def test_post_training_palettization_and_int8_on_ios16_without_a_recipe(tmp_path
 
 
 def test_tensor_input_without_class_labels(tmp_path, tiny_model_path):
-    config = ios_config(tmp_path, tiny_model_path, ios='variants = ["fp32"]\ninput = "tensor"\nclass_labels = false\n')
+    config = ios_config(tmp_path, tiny_model_path, ios='variants = ["fp32"]\ninput = "tensor"\nclass_labels = false\n'
+                        'output_name = "probabilities"\n')
     artifact = by_variant(build(config, target="ios", progress=QUIET))["fp32"]
     assert artifact["coreml"]["input"]["kind"] == "tensor" and artifact["coreml"]["outputs"] == ["probabilities"]
     assert artifact["coreml"]["compute_precision"] == "fp32"
@@ -188,7 +190,7 @@ def test_profile_on_linux_writes_the_mac_script_and_exits_4(clustered_build, tmp
     namespace = {}
     exec(compile(script.read_text(), str(script), "exec"), namespace)  # noqa: S102 - our own generated script
     assert [a["path"] for a in namespace["ARTIFACTS"]] == [a["path"] for a in by_variant(report).values()]
-    assert namespace["ARTIFACTS"][0]["input"]["kind"] == "image"
+    assert namespace["ARTIFACTS"][0]["inputs"][0]["kind"] == "image"
 
 
 def test_mac_harness_timing_and_merge_with_fake_coreml_loader(clustered_build, tmp_path):
@@ -206,7 +208,7 @@ def test_mac_harness_timing_and_merge_with_fake_coreml_loader(clustered_build, t
             calls.append(self.unit)
             return {"probabilities": {}}
 
-    artifacts = [{"path": a["path"], "input": a["coreml"]["input"]} for a in by_variant(report).values()]
+    artifacts = [{"path": a["path"], "inputs": a["coreml"]["inputs"]} for a in by_variant(report).values()]
     results = coreml_harness.measure_all(config.build.out, artifacts, runs=5, warmup=2, units=["CPU_ONLY", "ALL"],
                                          load=FakeCoreMLModel, inputs_for=lambda spec: np.zeros(spec["shape"]),
                                          log=lambda text: None)
@@ -226,16 +228,15 @@ def test_mac_harness_timing_and_merge_with_fake_coreml_loader(clustered_build, t
     assert "coreml / cpu_only" in page and "<svg" in page
 
 
-def test_a_savedmodel_is_refused_for_ios_with_the_fix():
-    from types import SimpleNamespace
-    from pathlib import Path
-
-    from edgekit.errors import UnsupportedModelError
-    from edgekit.targets import ios
-
-    ctx = SimpleNamespace(model=SimpleNamespace(keras_model=None, path=Path("exported"), format="savedmodel"))
-    with pytest.raises(UnsupportedModelError, match="converts Keras models"):
-        ios.build(ctx, None)
+def test_a_savedmodel_builds_for_ios_with_post_training_formats_on_every_weight(tmp_path, tiny_model_path, keras_module):
+    """No Keras layers to match: every weight op still gets the variant's format, names come from the signature."""
+    exported = tmp_path / "exported"
+    keras_module.models.load_model(tiny_model_path).save(exported, save_format="tf")
+    config = ios_config(tmp_path, exported, ios='variants = ["palettized"]\n')
+    artifact = by_variant(build(config, target="ios", progress=QUIET))["palettized"]
+    statuses = {c["name"]: c["status"] for c in artifact["checks"]}
+    assert "failed" not in statuses.values(), artifact["checks"]
+    assert artifact["coreml"]["layers"] and {layer["stored"] for layer in artifact["coreml"]["layers"].values()} == {"lut"}
 
 
 def test_delegate_budgets_are_refused_outside_android():

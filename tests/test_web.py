@@ -101,7 +101,8 @@ def test_web_tfjs_parity_in_node_on_wasm_and_cpu_matches_keras(built):
     assert parity["status"] == "passed" and set(parity["backends"]) == {"wasm", "cpu"}
     for check in parity["backends"].values():
         assert check["samples"] == 100 and check["top1_agreement"] >= 0.98
-        assert 0 < check["max_abs_error"] <= parity["tolerance"]["max_abs_error"]  # uint8 weights: not bit-exact
+        assert check["max_abs_error"] > 0  # uint8 weights: not bit-exact
+        assert check["relative_error"] <= parity["tolerance"]["max_relative_error"]
     assert abs(tfjs["accuracy"] - report["reference"]["accuracy"]) < 0.02  # uint8 weights, 300 eval images
     assert "wasm in Node on 300 samples" in tfjs["accuracy_runtime"]
 
@@ -138,6 +139,7 @@ def test_web_browser_latency_recorded_for_every_runtime_and_backend(built):
         # each model file fetched once: its bytes plus response headers (model.json used to be fetched twice)
         assert shipped["bytes"] <= e["model_bytes_transferred"] <= shipped["bytes"] + 600 * len(shipped["files"])
         assert e["check"]["samples"] == 10 and e["check"]["top1_agreement"] >= 0.9
+        assert e["check"]["status"] == "passed" and e["check"]["relative_error"] < 0.15
     for e in entries.values():
         assert e["p50_ms"] is not None or e["reason"]  # unavailable backends say why
     best = report["web_recommendation"]
@@ -232,16 +234,18 @@ def test_web_node_script_timeout_lets_node_clean_up_before_it_is_killed(tmp_path
 def test_web_browser_entries_keep_their_identity_when_a_backend_fails():
     from edgekit.profile.web import _entry
 
+    samples = {"outputs": [{"name": "probs"}], "label_output": "probs",
+               "samples": [{"label": i % 3, "outputs": {"probs": [0.8, 0.1, 0.1]}} for i in range(10)]}
     failed = _entry({"runtime": "tfjs", "backend": "wasm", "threads": 1, "available": False, "error": True,
-                     "reason": "boom"}, browser="Chromium", tolerance=None)
+                     "reason": "boom"}, browser="Chromium", tolerance=None, samples=samples)
     assert failed["threads"] == 1 and failed["p50_ms"] is None  # same identity as a measured wasm entry: merge replaces
     page = {"runtime": "litertjs", "backend": "wasm", "threads": 1, "available": True, "warmup": 1, "runs": 2,
             "bytes_transferred": 10, "model_bytes_transferred": 5, "runtime_bytes_transferred": 5,
-            "check": {"samples": 10, "max_abs_error": None, "top1_agreement": 0.0},  # NaN outputs arrive as null
+            "check": {"samples": 10, "outputs": [{"probs": [None, 0.5, 0.5]}] * 10},  # NaN outputs arrive as null
             **{k: 1.0 for k in ("p50_ms", "p90_ms", "min_ms", "max_ms", "mean_ms", "first_inference_ms",
                                 "first_run_ms", "load_ms")}}
-    entry = _entry(page, browser="Chromium", tolerance={"max_abs_error": 0.1, "min_top1_agreement": 0.98})
-    assert entry["check"]["status"] == "failed" and entry["check"]["max_abs_error"] is None
+    entry = _entry(page, browser="Chromium", tolerance={"max_relative_error": 0.1}, samples=samples)
+    assert entry["check"]["status"] == "failed" and "NaN" in entry["check"]["reason"]
 
 
 def test_web_quantize_nodes_conflicts_and_unmatched_patterns_are_config_errors(tmp_path, tiny_model_path):
@@ -272,12 +276,15 @@ def test_web_layers_format_with_float16_nodes_runs_in_node(tmp_path, tiny_model_
     assert {d for n, d in dtypes.items() if not n.startswith("dense")} == {"uint16"}
     x = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
     x.tofile(tmp_path / "x.f32")
-    result = node.run_script("node_eval.mjs", {"model": str(files[0]), "input": str(tmp_path / "x.f32"),
-                                               "shape": [16, 28, 28, 1], "batch": 8,
-                                               "backends": [{"name": "cpu", "samples": 16}], "out_dir": str(tmp_path)},
-                             workdir=tmp_path, timeout=120)
-    got = np.fromfile(result["backends"]["cpu"]["outputs"], dtype=np.float32).reshape(16, 10)
-    assert np.abs(got - model.predict(x)).max() < 1e-2
+    spec = {"model": str(files[0]), "count": 16, "batch": 8, "outputs": model.output_names,
+            "inputs": [{"name": "image", "file": str(tmp_path / "x.f32"), "shape": [16, 28, 28, 1], "dtype": "float32"}],
+            "backends": [{"name": "cpu", "samples": 16}], "out_dir": str(tmp_path)}
+    seen = []
+    result = node.run_script("node_eval.mjs", spec, workdir=tmp_path, timeout=120, on_progress=seen.append)
+    (output,) = result["backends"]["cpu"]["outputs"]
+    got = np.fromfile(output["file"], dtype=np.float32).reshape(16, 10)
+    assert np.abs(got - model.predict(x)[0]).max() < 1e-2
+    assert seen == ["cpu 8 16", "cpu 16 16"]  # progress per batch
 
 
 def test_web_config_typos_and_conflicting_quantization_are_config_errors():

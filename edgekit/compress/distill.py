@@ -36,10 +36,12 @@ class DistillSetup:
 
 def make_student(step: DistillStep, *, input_shape: tuple[int, ...], classes: int, seed: int, base: Path) -> tuple[Any, dict]:
     if step.student_path:
+        from edgekit.compress.run import recipe_model
         from edgekit.models import load_model
+        from edgekit.progress import Reporter
 
         path = Path(step.student_path)
-        loaded = load_model(path if path.is_absolute() else base / path)
+        loaded = recipe_model(load_model(path if path.is_absolute() else base / path), progress=Reporter(quiet=True))
         student = loaded.keras_model
         if tuple(student.input_shape[1:]) != tuple(input_shape) or student.output_shape[-1] != classes:
             raise ConfigError(f"student {path.name} maps {student.input_shape[1:]} -> {student.output_shape[-1]} classes; "

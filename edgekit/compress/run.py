@@ -34,8 +34,24 @@ class Compressed:
     params: int = 0  # parameters of the compressed model (the student's after distillation)
 
 
+def recipe_model(model: LoadedModel, *, progress: Reporter) -> LoadedModel:
+    """The model as tf_keras, which the recipe's steps (TFMOT) need: Keras 3 files are rebuilt."""
+    if model.flavor == "tf_keras":
+        return model
+    if model.flavor != "keras3":
+        raise UnsupportedModelError(f"{model.path.name}: recipe steps need a Keras model, not a {model.format}",
+                                    hint="pass the .keras/.h5 file, or remove the recipe")
+    from edgekit.models.keras3 import rebuild_keras3
+
+    with progress.stage("Keras 3 model rebuilt as tf_keras for the recipe (outputs compared)"):
+        twin, record = rebuild_keras3(model.path)
+    note = (f"recipe: Keras {record['source_keras_version']} model rebuilt as tf_keras for TFMOT: max abs output "
+            f"difference {record['max_abs_error']:.2e} on {record['samples']} random inputs")
+    return model.replaced(keras_model=twin, flavor="tf_keras", rebuild=record, notes=model.notes + [note])
+
+
 def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> Compressed:
-    if model.keras_model is None:
+    if model.keras_model is None or model.flavor != "tf_keras":
         raise UnsupportedModelError(f"{model.path.name}: recipe steps need a Keras model, not a {model.format}",
                                     hint="pass the .keras/.h5 file, or remove the recipe")
     data = config.dataset

@@ -1,7 +1,10 @@
-"""tf_keras model -> Core ML ML Program (.mlpackage), with the weight formats Core ML has.
+"""Exported model graph -> Core ML ML Program (.mlpackage), with the weight formats Core ML has.
 
-Conversion runs on Linux (coremltools builds the MIL program and writes the package); only
-prediction needs macOS. Compression is applied per layer, by the name of the op that consumes
+Conversion starts from the batch-1 SavedModel every target shares (`models/export.py`), whatever
+Keras wrote the model: its inputs keep the model's names (an image input where the data are
+pictures), its outputs are renamed from TensorFlow's `Identity_<k>` to the model's output names,
+and a classifier's label output gets Core ML's classifier outputs. Conversion runs on Linux
+(coremltools builds the MIL program and writes the package); only prediction needs macOS. Compression is applied per layer, by the name of the op that consumes
 the weight (`op_name_configs`), so each layer gets the format its recipe facts call for:
   lut     palettized weights (constexpr_lut_to_dense), per tensor (iOS16) or per channel (iOS18)
   sparse  exact zeros stored as a bitmask + non-zeros (iOS16), joint with lut/int8 from iOS18
@@ -75,41 +78,87 @@ class InputSpec:
     scale: float = 1.0  # model input = pixel * scale + bias
     bias: float = 0.0
     rgb: bool = False
+    graph_name: str = ""  # the exported graph's input name, when `name` renames it
 
 
-def convert(keras_model: Any, *, inputs: InputSpec, output_name: str, class_labels: Optional[list[str]],
-            fp16: bool, target: str) -> Any:
-    """Return an in-memory `ct.models.MLModel` (ML Program) of `keras_model`."""
+def convert(saved_model: Any, *, inputs: list[InputSpec], outputs: list[OutputSpec],
+            class_labels: Optional[list[str]], fp16: bool, target: str) -> Any:
+    """Return an in-memory `ct.models.MLModel` (ML Program) of the exported graph in `saved_model`.
+
+    `outputs` are the model's outputs in its own order (`name` is the Core ML name to give each);
+    the one marked `classifier` gets Core ML's classifier outputs (`classLabel` + per-label scores)."""
+    from edgekit.tfenv import tensorflow
+
     ct = coremltools()
-    if inputs.image:
-        layout = ct.colorlayout.RGB if inputs.rgb else ct.colorlayout.GRAYSCALE
-        bias = [inputs.bias] * 3 if inputs.rgb else [inputs.bias]
-        spec_input = ct.ImageType(name=inputs.name, shape=inputs.shape, scale=inputs.scale, bias=bias,
-                                  color_layout=layout)
-    else:
-        spec_input = ct.TensorType(name=inputs.name, shape=inputs.shape)
-    classifier = ct.ClassifierConfig(class_labels) if class_labels else None
+    tf = tensorflow()
+    specs = [_input_type(ct, spec) for spec in inputs]
+    # TensorFlow flattens the signature's output dict in sorted key order: Identity, Identity_1, ...
+    graph_names = {key: "Identity" + (f"_{k}" if k else "") for k, key in enumerate(sorted(o.key for o in outputs))}
+    classifier = None
+    chosen = next((o for o in outputs if o.classifier), None)
+    if chosen is not None and class_labels:
+        classifier = ct.ClassifierConfig(class_labels, predicted_probabilities_output=graph_names[chosen.key])
     try:
+        loaded = tf.saved_model.load(str(saved_model))
+        function = loaded.signatures["serving_default"]
         with _quiet():
-            model = ct.convert(keras_model, source="tensorflow", convert_to="mlprogram",
+            model = ct.convert([function], source="tensorflow", convert_to="mlprogram",
                                minimum_deployment_target=getattr(ct.target, target),
                                compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
-                               inputs=[spec_input], classifier_config=classifier)
+                               inputs=specs, classifier_config=classifier)
     except Exception as err:  # noqa: BLE001 - coremltools raises many types; keep one line
-        first = (str(err).strip().splitlines() or [repr(err)])[0][:300]
-        raise ConversionError(f"Core ML conversion failed: {type(err).__name__}: {first}",
+        from edgekit.models.export import one_line
+
+        raise ConversionError(f"Core ML conversion failed: {type(err).__name__}: {one_line(err)}",
                               hint="set EDGEKIT_DEBUG=1 for the converter's output") from None
-    return _rename_outputs(ct, model, output_name, has_labels=bool(class_labels))
+    return _rename(ct, model, {graph_names[o.key]: o for o in outputs},
+                   {spec.graph_name: spec.name for spec in inputs if spec.graph_name and spec.graph_name != spec.name})
 
 
-def _rename_outputs(ct: Any, model: Any, output_name: str, *, has_labels: bool) -> Any:
-    """Name the probabilities output `output_name` (a classifier keeps `classLabel` beside it)."""
+@dataclass
+class OutputSpec:
+    key: str  # the exported signature's output key (the model's output name)
+    name: str  # the Core ML feature name to give it
+    shape: tuple[int, ...]  # with the batch dimension
+    classifier: bool = False  # the output that gets Core ML's classifier outputs
+
+
+def _input_type(ct: Any, spec: "InputSpec") -> Any:
+    name = spec.graph_name or spec.name
+    if not spec.image:
+        return ct.TensorType(name=name, shape=spec.shape)
+    layout = ct.colorlayout.RGB if spec.rgb else ct.colorlayout.GRAYSCALE
+    bias = [spec.bias] * 3 if spec.rgb else [spec.bias]
+    return ct.ImageType(name=name, shape=spec.shape, scale=spec.scale, bias=bias, color_layout=layout)
+
+
+def _rename(ct: Any, model: Any, wanted: dict[str, OutputSpec], inputs: dict[str, str]) -> Any:
+    """TensorFlow's `Identity_<k>` outputs renamed to the model's names (each shape checked on the way),
+    and inputs renamed where the config asks for another name."""
     spec = model.get_spec()
-    outputs = [o.name for o in spec.description.output]
-    probabilities = [name for name in outputs if name != "classLabel"] if has_labels else outputs[:1]
-    if probabilities and probabilities[0] != output_name:
+    changed = bool(inputs)
+    for old, new in inputs.items():
         with _quiet():
-            ct.utils.rename_feature(spec, probabilities[0], output_name)
+            ct.utils.rename_feature(spec, old, new)
+    probabilities = spec.description.predictedProbabilitiesName  # a classifier renames its scores output
+    if probabilities and probabilities not in wanted:
+        wanted = {**wanted, probabilities: next(o for o in wanted.values() if o.classifier)}
+    for output in spec.description.output:
+        target = wanted.get(output.name)
+        if target is None:
+            continue  # classLabel
+        shape = tuple(output.type.multiArrayType.shape) if output.type.WhichOneof("Type") == "multiArrayType" else None
+        if target.classifier and probabilities:
+            spec.description.predictedProbabilitiesName = target.name
+        if shape and tuple(int(d) for d in shape) != tuple(target.shape):
+            raise ConversionError(f"Core ML output {output.name} has shape {shape}, expected {target.shape} for "
+                                  f"{target.key!r}", hint="report the model: its outputs could not be told apart")
+        if output.name != target.name:
+            with _quiet():
+                ct.utils.rename_feature(spec, output.name, target.name)
+            changed = True
+    if changed:
+        with _quiet():
             model = ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
     return model
 

@@ -1,8 +1,10 @@
-"""Keras -> TensorFlow.js (graph model, or layers model when asked), with weight quantization.
+"""Model -> TensorFlow.js graph model (from the exported SavedModel), or a layers model (tf_keras only).
 
-Uses the `tensorflowjs` converter of the pinned stack (4.22.0 with TF 2.19; it breaks on newer
-TensorFlow). `tensorflowjs` pulls in jax and TF decision forests, so it is imported here only,
-when a web build runs (about 0.3 s on top of TensorFlow, measured; no clash with legacy Keras).
+The graph model is converted from the model's exported graph (`models/export.py`, free batch):
+its inputs carry the model's input names and its outputs come back as a map keyed by the model's
+output names (`structuredOutputKeys`). Uses the `tensorflowjs` converter of the pinned stack
+(4.22.0 with TF 2.19; it breaks on newer TensorFlow). `tensorflowjs` pulls in jax and TF decision
+forests, so it is imported here only, when a web build runs.
 
 Quantization: `quantize` applies to every weight ("none" keeps float32); `quantize_nodes` maps a
 dtype to weight-name patterns (fnmatch, e.g. "*/probs/*") that take that dtype instead.
@@ -34,9 +36,9 @@ def dtype_map(quantize: str, nodes: dict[str, list[str]]) -> dict[str, Any] | No
 def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes: dict[str, list[str]] | None = None,
             shard_size: int = 4 * 1024 * 1024, model_format: str = "graph") -> list[Path]:
     """Write `model.json` and its weight shards into `out_dir`; return the files written (model.json first)."""
-    if model.keras_model is None:
-        raise UnsupportedModelError("the web target converts Keras models; this SavedModel has no Keras model",
-                                    hint="export the model as .keras")
+    if model_format == "layers" and model.flavor != "tf_keras":
+        raise ConfigError(f"[targets.web] model_format = \"layers\" needs a tf_keras model; this one is {model.format}",
+                          hint='use model_format = "graph" (tf.loadGraphModel), which takes any model')
     tensorflow()
     # tensorflow_decision_forests (imported by tensorflowjs) greets on import, through IPython when
     # stdout is not a terminal (IPython is not installed): switch the greeting off.
@@ -57,22 +59,37 @@ def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes
                 keras_h5_conversion.save_keras_model(model.keras_model, str(out_dir), quantization_dtype_map=mapping,
                                                      weight_shard_size_bytes=shard_size)
             else:
-                tf_saved_model_conversion_v2.convert_keras_model_to_graph_model(
-                    model.keras_model, str(out_dir), quantization_dtype_map=mapping,
-                    weight_shard_size_bytes=shard_size)
+                from edgekit.converters.tfjs_graph import tfjs_rewrites
+
+                with tfjs_rewrites():  # what grappler fuses for oneDNN, back into ops TF.js runs
+                    tf_saved_model_conversion_v2.convert_tf_saved_model(
+                        str(model.saved_model(batch=None)), str(out_dir), quantization_dtype_map=mapping,
+                        weight_shard_size_bytes=shard_size, use_structured_outputs_names=True)
     except ValueError as err:
         if "match the same node" in str(err) or "quantization" in str(err).lower():
             raise ConfigError(f"[targets.web] quantize_nodes rejected by the converter: {str(err).splitlines()[0][:200]}",
                               hint="make quantize_nodes patterns name each weight at most once") from None
-        raise ConversionError(f"TF.js conversion failed: {str(err).splitlines()[0][:300]}") from None
+        raise _conversion_error(err) from None
     except Exception as err:  # noqa: BLE001 - the converter raises many types; keep one line
-        message = (str(err).strip().splitlines() or [repr(err)])[0][:300]
-        raise ConversionError(f"TF.js conversion failed: {message}", hint="report the model's layers") from None
+        raise _conversion_error(err) from None
     manifest = out_dir / "model.json"
     if not manifest.is_file():
         raise ConversionError(f"TF.js conversion wrote no model.json in {out_dir}")
     _check_patterns(manifest, nodes or {})
     return [manifest] + sorted(p for p in out_dir.iterdir() if p != manifest)
+
+
+def _conversion_error(err: BaseException) -> Exception:
+    """One line that keeps what the converter named (its unsupported ops come on later lines)."""
+    from edgekit.models.export import one_line
+
+    message = one_line(err)
+    if "Unsupported Ops" in message:
+        ops = message.split(":", 1)[-1].strip() if ":" in message else message
+        return UnsupportedModelError(f"TF.js cannot run these ops of the model: {ops[:300]}",
+                                     hint="TF.js lacks kernels for them; the .tflite for LiteRT.js (litertjs = true) "
+                                          "may still take the model")
+    return ConversionError(f"TF.js conversion failed: {message}", hint="set EDGEKIT_DEBUG=1 for the converter's output")
 
 
 def _check_patterns(manifest: Path, nodes: dict[str, list[str]]) -> None:

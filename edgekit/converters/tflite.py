@@ -15,6 +15,7 @@ import numpy as np
 
 from edgekit.errors import ConfigError, ConversionError
 from edgekit.models import LoadedModel
+from edgekit.models.export import one_line
 from edgekit.quiet import quiet_native
 from edgekit.tfenv import tensorflow
 
@@ -22,52 +23,49 @@ PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 CALIBRATED = ("int8", "int16x8")
 
 
-def convert(model: LoadedModel, precision: str, *, calibration: np.ndarray | None = None) -> bytes:
-    """Return the `.tflite` bytes of `model` at `precision`."""
+def convert(model: LoadedModel, precision: str, *, calibration: list[np.ndarray] | None = None) -> bytes:
+    """Return the `.tflite` bytes of `model` at `precision`, from its batch-1 exported graph.
+
+    The file carries one `serving_default` signature whose inputs and outputs have the model's names."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown TFLite precision {precision!r}; supported: {', '.join(PRECISIONS)}")
-    if precision in CALIBRATED and (calibration is None or len(calibration) == 0):
+    if precision in CALIBRATED and (not calibration or len(calibration[0]) == 0):
         raise ConfigError(f"precision {precision!r} needs calibration data",
                           hint="set dataset.calibration_samples (e.g. 256)")
     tf = tensorflow()
-    converter = _converter(tf, model)
-    _configure(tf, converter, precision, calibration)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(model.saved_model(batch=1)))
+    _configure(tf, converter, precision, calibration, names=[info.name for info in model.inputs])
     try:
         with quiet_native():
             return bytes(converter.convert())
     except Exception as err:  # noqa: BLE001 - the converter raises many types; keep one line
-        message = str(err).strip().splitlines()
-        raise ConversionError(f"TFLite conversion to {precision} failed: {message[0][:300] if message else err!r}",
-                              hint="try another precision or report the model's layers") from None
+        raise ConversionError(f"TFLite conversion to {precision} failed: {one_line(err)}",
+                              hint="try another precision, or exclude the layer it names from the recipe") from None
 
 
-def _converter(tf: Any, model: LoadedModel) -> Any:
-    if model.keras_model is not None:
-        return tf.lite.TFLiteConverter.from_keras_model(model.keras_model)
-    return tf.lite.TFLiteConverter.from_saved_model(str(model.path))
-
-
-def _configure(tf: Any, converter: Any, precision: str, calibration: np.ndarray | None) -> None:
+def _configure(tf: Any, converter: Any, precision: str, calibration: list[np.ndarray] | None, *,
+               names: list[str]) -> None:
     if precision == "fp32":
         return
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     elif precision == "int8":
-        converter.representative_dataset = _representative(calibration)
+        converter.representative_dataset = _representative(calibration, names)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     elif precision == "int16x8":
-        converter.representative_dataset = _representative(calibration)
+        converter.representative_dataset = _representative(calibration, names)
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
 
 
-def _representative(samples: np.ndarray):
-    def generate() -> Iterator[list[np.ndarray]]:
-        for sample in samples:
-            yield [sample[None, ...].astype(np.float32)]
+def _representative(arrays: list[np.ndarray], names: list[str]):
+    """Calibration samples one at a time, keyed by the signature's input names."""
+    def generate() -> Iterator[dict[str, np.ndarray]]:
+        for i in range(len(arrays[0])):
+            yield {name: array[i:i + 1] for name, array in zip(names, arrays)}
 
     return generate

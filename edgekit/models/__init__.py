@@ -1,18 +1,24 @@
-"""Load the user's model safely: `.keras` / `.h5` (tf_keras) and SavedModel directories.
+"""Load the user's model safely: tf_keras `.keras` / `.h5`, Keras 3 `.keras`, SavedModel directories.
 
-Every file is scanned before it is deserialised (see `safety`). Keras 3 `.keras` files are
-detected and explained: tf_keras cannot read them.
+Every file is scanned before it is deserialised (see `safety`). tf_keras files load with
+tf_keras, Keras 3 files with Keras 3 itself (safe mode), SavedModels with TensorFlow. Whatever the
+source, a `LoadedModel` knows its inputs and outputs by the model's own names, predicts on lists
+of arrays (one per input, one per output) and exports the one graph every converter reads
+(`export.py`).
 """
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from edgekit.errors import InputError, UnsafeModelError, UnsupportedModelError
 from edgekit.models import safety
+from edgekit.models.signature import TensorInfo, keras_signature, safe_names
 
 UNSAFE_HINT = "set model.allow_unsafe = true only if you trust this file and wrote its code"
 
@@ -20,24 +26,78 @@ UNSAFE_HINT = "set model.allow_unsafe = true only if you trust this file and wro
 @dataclass
 class LoadedModel:
     path: Path
-    format: str  # "keras" | "h5" | "savedmodel"
+    format: str  # "keras" | "h5" | "keras3" | "savedmodel": what the file is
     params: int
-    input_shape: tuple[int | None, ...]
-    output_shape: tuple[int | None, ...]
-    keras_model: Any = None  # tf_keras model, when the file is Keras
-    call: Callable[[np.ndarray], np.ndarray] | None = None
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    keras_model: Any = None  # tf_keras or Keras 3 model (see `flavor`)
+    flavor: str = "tf_keras"  # "tf_keras" | "keras3" | "savedmodel": what runs it here
     notes: list[str] = field(default_factory=list)
-    rebuild: dict | None = None  # Keras 3 files: how the tf_keras twin was checked against the original
+    rebuild: Optional[dict] = None  # Keras 3 files turned into tf_keras for a recipe: how that was checked
+    loaded: Any = None  # tf.saved_model object (SavedModel directories)
+    _exports: dict = field(default_factory=dict, repr=False)
 
-    def predict(self, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-        outputs = []
-        for start in range(0, len(x), batch_size):
-            batch = x[start:start + batch_size]
+    @property
+    def input_names(self) -> list[str]:
+        return [info.name for info in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [info.name for info in self.outputs]
+
+    def predict(self, xs: Sequence[np.ndarray] | np.ndarray, *, batch_size: int = 256) -> list[np.ndarray]:
+        """Outputs (one float32 array per model output) for inputs (one array per model input)."""
+        from edgekit.models.export import keras_inputs, keras_outputs
+
+        xs = [xs] if isinstance(xs, np.ndarray) else list(xs)
+        rows: list[list[np.ndarray]] = [[] for _ in self.outputs]
+        for start in range(0, len(xs[0]), batch_size):
+            batch = [x[start:start + batch_size] for x in xs]
             if self.keras_model is not None:
-                outputs.append(np.asarray(self.keras_model(batch, training=False)))
+                result = keras_outputs(self, self.keras_model(keras_inputs(batch), training=False))
             else:
-                outputs.append(np.asarray(self.call(batch)))
-        return np.concatenate(outputs).astype(np.float32)
+                result = self._call_saved_model(batch)
+            for store, value in zip(rows, result):
+                store.append(np.asarray(value, dtype=np.float32))
+        return [np.concatenate(store) for store in rows]
+
+    def _call_saved_model(self, batch: list[np.ndarray]) -> list[Any]:
+        from edgekit.tfenv import tensorflow
+
+        tf = tensorflow()
+        _, function = self.saved_model_signature()
+        feed = {info.source_name or info.name: tf.constant(x, dtype=info.dtype) for info, x in zip(self.inputs, batch)}
+        result = function(**feed)
+        return [result[info.source_name or info.name].numpy() for info in self.outputs]
+
+    def saved_model_signature(self) -> tuple[Any, Any]:
+        return self.loaded, self.loaded.signatures["serving_default"]
+
+    def saved_model(self, *, batch: Optional[int]) -> Path:
+        """The exported graph (see `export.py`), written once per batch setting into a temp folder."""
+        from edgekit.models.export import export_saved_model
+
+        if batch not in self._exports:
+            if "workdir" not in self._exports:
+                self._exports["workdir"] = tempfile.TemporaryDirectory(prefix="edgekit-export-")
+            folder = Path(self._exports["workdir"].name) / f"batch_{batch or 'free'}"
+            self._exports[batch] = export_saved_model(self, folder, batch=batch)
+        return self._exports[batch]
+
+    def replaced(self, **changes: Any) -> "LoadedModel":
+        """A copy with some fields changed (a recipe's result, fixed input shapes); exports are not shared."""
+        return dataclasses.replace(self, _exports={}, **changes)
+
+    def with_input_shapes(self, shapes: Sequence[tuple[int, ...]]) -> "LoadedModel":
+        """Free (None) dimensions besides the batch filled from the data's shapes; noted when any was free."""
+        fixed, notes = [], []
+        for info, shape in zip(self.inputs, shapes):
+            inner = tuple(s if d is None else d for d, s in zip(info.inner, shape))
+            if inner != info.inner:
+                notes.append(f"input {info.name!r} has free dimensions {list(info.inner)}: "
+                             f"artifacts are built for the data's {list(inner)}")
+            fixed.append(dataclasses.replace(info, shape=(None, *inner)))
+        return self if not notes else self.replaced(inputs=fixed, notes=self.notes + notes)
 
 
 def detect_format(path: Path) -> str:
@@ -67,6 +127,11 @@ def load_model(path: Path, *, allow_unsafe: bool = False) -> LoadedModel:
     return _load_keras(path, kind, allow_unsafe=allow_unsafe)
 
 
+def _refuse(path: Path, problems: list[str]) -> None:
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    raise UnsafeModelError(f"{path.name}: refused to load: {problems[0]}{more}", hint=UNSAFE_HINT)
+
+
 def _load_keras(path: Path, kind: str, *, allow_unsafe: bool) -> LoadedModel:
     try:
         _, findings = safety.scan_keras_zip(path) if kind == "keras" else safety.scan_h5(path)
@@ -74,44 +139,51 @@ def _load_keras(path: Path, kind: str, *, allow_unsafe: bool) -> LoadedModel:
         raise InputError(f"{path.name}: {err}", hint="re-save the model with model.save('model.keras')") from None
     version = findings.keras_version or ""
     if kind == "keras" and version.startswith("3"):
-        return _load_keras3(path, allow_unsafe=allow_unsafe)
+        return _load_keras3(path, findings, allow_unsafe=allow_unsafe)
     if findings.problems and not allow_unsafe:
-        raise UnsafeModelError(f"{path.name}: refused to load: {findings.problems[0]}"
-                               + (f" (+{len(findings.problems) - 1} more)" if len(findings.problems) > 1 else ""),
-                               hint=UNSAFE_HINT)
+        _refuse(path, findings.problems)
     from edgekit.tfenv import keras
 
     k = keras()
+    # keras.applications' own layers (ConvNeXt's LayerScale...) that tf_keras cannot resolve by itself
+    known = safety.tf_keras_application_objects(findings.class_names)
     try:
         if kind == "keras":
-            model = k.models.load_model(path, compile=False, safe_mode=not allow_unsafe)
+            model = k.models.load_model(path, compile=False, safe_mode=not allow_unsafe, custom_objects=known)
         else:
-            model = k.models.load_model(path, compile=False)
+            model = k.models.load_model(path, compile=False, custom_objects=known)
     except Exception as err:  # noqa: BLE001 - a loader can fail in many ways; report one line
         raise UnsupportedModelError(f"{path.name}: tf_keras could not load it: {_first_line(err)}",
                                     hint="check that it was saved by tf_keras 2.x with built-in layers") from None
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UnsupportedModelError(f"{path.name}: {len(model.inputs)} inputs / {len(model.outputs)} outputs",
-                                    hint="edgekit handles single-input, single-output classifiers")
     notes = [f"loaded with unsafe content allowed: {p}" for p in findings.problems]
-    return LoadedModel(path=path, format=kind, params=int(model.count_params()),
-                       input_shape=tuple(model.inputs[0].shape), output_shape=tuple(model.outputs[0].shape),
-                       keras_model=model, notes=notes)
+    return keras_loaded(path, kind, model, flavor="tf_keras", notes=notes)
 
 
-def _load_keras3(path: Path, *, allow_unsafe: bool) -> LoadedModel:
-    """Keras 3 file: rebuilt as an equivalent tf_keras model (outputs checked to 1e-5)."""
-    from edgekit.models.keras3 import rebuild_keras3
+def _load_keras3(path: Path, findings: safety.Findings, *, allow_unsafe: bool) -> LoadedModel:
+    """Keras 3 file: scanned (Keras 3 allowlist) before Keras 3 itself loads it in safe mode."""
+    if findings.problems and not allow_unsafe:
+        _refuse(path, findings.problems)
+    from edgekit.tfenv import keras3
 
-    model, record = rebuild_keras3(path, allow_unsafe=allow_unsafe)
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UnsupportedModelError(f"{path.name}: {len(model.inputs)} inputs / {len(model.outputs)} outputs",
-                                    hint="edgekit handles single-input, single-output classifiers")
-    note = (f"Keras {record['source_keras_version']} file rebuilt as tf_keras: max abs output difference "
-            f"{record['max_abs_error']:.2e} on {record['samples']} random inputs")
-    return LoadedModel(path=path, format="keras3", params=int(model.count_params()),
-                       input_shape=tuple(model.inputs[0].shape), output_shape=tuple(model.outputs[0].shape),
-                       keras_model=model, notes=[note], rebuild=record)
+    k3 = keras3()
+    try:
+        model = k3.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
+    except Exception as err:  # noqa: BLE001
+        raise UnsupportedModelError(f"{path.name}: Keras 3 could not load it: {_first_line(err)}",
+                                    hint="check that it loads with keras.saving.load_model(path)") from None
+    notes = [f"Keras {findings.keras_version} file, loaded with Keras {k3.__version__}"]
+    notes += [f"loaded with unsafe content allowed: {p}" for p in findings.problems]
+    return keras_loaded(path, "keras3", model, flavor="keras3", notes=notes)
+
+
+def keras_loaded(path: Path, kind: str, model: Any, *, flavor: str = "tf_keras", notes: Optional[list[str]] = None) -> LoadedModel:
+    """A `LoadedModel` around an in-memory Keras model (its inputs and outputs read from it)."""
+    if not hasattr(model, "inputs") or not model.inputs:
+        raise UnsupportedModelError(f"{path.name}: the model has no defined inputs (a subclassed model?)",
+                                    hint="save a Sequential or functional model built on keras.Input(...)")
+    inputs, outputs = keras_signature(model)
+    return LoadedModel(path=path, format=kind, params=int(model.count_params()), inputs=inputs, outputs=outputs,
+                       keras_model=model, flavor=flavor, notes=list(notes or []))
 
 
 def _load_saved_model(path: Path, *, allow_unsafe: bool) -> LoadedModel:
@@ -134,19 +206,23 @@ def _load_saved_model(path: Path, *, allow_unsafe: bool) -> LoadedModel:
     except Exception as err:  # noqa: BLE001
         raise UnsupportedModelError(f"{path.name}: TensorFlow could not load it: {_first_line(err)}") from None
     args = fn.structured_input_signature[1]
-    if len(args) != 1 or len(fn.structured_outputs) != 1:
-        raise UnsupportedModelError(f"{path.name}: signature has {len(args)} inputs / {len(fn.structured_outputs)} outputs",
-                                    hint="edgekit handles single-input, single-output classifiers")
-    (in_name, in_spec), = args.items()
-    (out_name, out_spec), = fn.structured_outputs.items()
-
-    def call(batch: np.ndarray) -> np.ndarray:
-        return fn(**{in_name: tf.constant(batch, dtype=in_spec.dtype)})[out_name].numpy()
-
+    outs = fn.structured_outputs
+    if not args or not isinstance(outs, dict) or not outs:
+        raise UnsupportedModelError(f"{path.name}: the serving signature has no named inputs or outputs",
+                                    hint="export with model.export('dir') (Keras 3) or tf.saved_model.save")
+    in_keys, out_keys = sorted(args), sorted(outs)
+    inputs = [TensorInfo(name, _dims(args[key].shape), args[key].dtype.name, key)
+              for name, key in zip(safe_names(in_keys, fallback="input"), in_keys)]
+    outputs = [TensorInfo(name, _dims(outs[key].shape), outs[key].dtype.name, key)
+               for name, key in zip(safe_names(out_keys, fallback="output"), out_keys)]
     params = int(sum(np.prod(v.shape) for v in getattr(loaded, "variables", [])))
-    return LoadedModel(path=path, format="savedmodel", params=params, input_shape=tuple(in_spec.shape),
-                       output_shape=tuple(out_spec.shape), call=call, keras_model=None,
-                       notes=[f"SavedModel graph scanned: {len(ops)} op types"] + [f"loaded with unsafe ops allowed: {r}" for r in risky])
+    notes = [f"SavedModel graph scanned: {len(ops)} op types"] + [f"loaded with unsafe ops allowed: {r}" for r in risky]
+    return LoadedModel(path=path, format="savedmodel", params=params, inputs=inputs, outputs=outputs,
+                       flavor="savedmodel", loaded=loaded, notes=notes)
+
+
+def _dims(shape: Any) -> tuple[Optional[int], ...]:
+    return tuple(None if d is None else int(d) for d in shape.as_list())
 
 
 def _first_line(err: BaseException) -> str:

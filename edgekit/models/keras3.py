@@ -1,9 +1,15 @@
 """Rebuild a Keras 3 `.keras` file as an equivalent tf_keras (Keras 2) model with the same weights.
 
-tf_keras cannot read Keras 3 archives, and edgekit's pipeline needs tf_keras. This module reads
-config.json and model.weights.h5 from the archive as plain JSON / HDF5, translates the config
-to tf_keras' format, builds the model with tf_keras and copies the variables in. Keras 3 is only
-imported by `verify_rebuild`, which compares the two models' outputs on random inputs.
+The rebuild exists for recipe steps that need tf_keras (TFMOT pruning, clustering, QAT): it gives
+them a faithful tf_keras twin. It reads config.json and model.weights.h5 from the archive as plain
+JSON / HDF5 (nothing is deserialised), translates the graph layer by layer (`keras3_layers`),
+builds it with tf_keras, copies the variables in (shapes checked) and compares the twin with the
+Keras 3 original on random inputs. Every model comes out as a tf_keras functional model.
+
+Parity criterion: max |twin - original| <= 1e-5 * max(1, max |original|) over all outputs. For
+outputs within [-1, 1] (softmax, sigmoid) that is the plain 1e-5 absolute limit; larger outputs
+(logits, regressions) carry float32 rounding proportional to their size, which a fixed absolute
+limit would misread as a difference in the model.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import io
 import json
 import re
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +25,14 @@ import h5py
 import numpy as np
 
 from edgekit.errors import InputError, UnsafeModelError, UnsupportedModelError
-from edgekit.models.safety import _names_keras_builtin, scan_config
+from edgekit.models import keras3_layers as tables
+from edgekit.models.safety import scan_config
 
 TOLERANCE = 1e-5
-SUPPORTED = {
-    "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "BatchNormalization",
-    "Activation", "ReLU", "Softmax", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D", "Add", "Concatenate", "Multiply", "Dropout", "Flatten", "Reshape",
-    "ZeroPadding2D", "Rescaling",
-}
 MODELS = {"Sequential", "Functional"}
-# Activations whose Keras 3 and tf_keras definitions agree (hard_sigmoid, for one, does not).
-ACTIVATIONS = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
-               "swish", "silu", "gelu", "exponential", "mish"}
-# Keras 3 config keys tf_keras does not know, with the value that makes dropping them harmless.
-KERAS3_ONLY = {"optional": False, "quantization_config": None, "lora_rank": None, "lora_alpha": None}
 UNSAFE_HINT = "set model.allow_unsafe = true only if you trust this file and wrote its code"
-REBUILD_HINT = ("use only built-in Conv/Dense/BatchNorm/pooling/merge layers, or export a SavedModel "
-                "with model.export('dir')")
+REBUILD_HINT = ("converting this model without a recipe works; only recipe steps that need tf_keras "
+                "(pruning, clustering, QAT) are blocked by the layer named here")
 
 
 def is_keras3_file(path: Path) -> bool:
@@ -56,14 +53,16 @@ def rebuild_keras3(path: Path, *, allow_unsafe: bool = False) -> tuple[Any, dict
 
     config, metadata, weights = _read_archive(path)
     _check_safety(config, path, allow_unsafe)
+    notes: dict = {"identities": [], "translations": Counter()}
     try:
-        translated = _translate_model(config, path)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        translated = _translate_model(config, path, notes)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise InputError(f"{path.name}: malformed Keras 3 config ({type(err).__name__}: {_first_line(err)})",
                          hint="re-save the model with model.save('model.keras')") from None
     k = keras()
     try:
-        model = k.models.model_from_json(json.dumps(translated))
+        model = k.models.model_from_json(json.dumps(translated),
+                                         custom_objects={"LayerScale": tables.tf_keras_class("LayerScale", k)})
     except Exception as err:  # noqa: BLE001 - tf_keras fails in many ways; report one line
         raise UnsupportedModelError(f"{path.name}: tf_keras could not build the translated model: {_first_line(err)}",
                                     hint=REBUILD_HINT) from None
@@ -74,16 +73,17 @@ def rebuild_keras3(path: Path, *, allow_unsafe: bool = False) -> tuple[Any, dict
         raise InputError(f"{path.name}: unreadable model.weights.h5 ({_first_line(err)})",
                          hint="re-save the model with model.save('model.keras')") from None
     check = verify_rebuild(path, model)
-    record = {"source_keras_version": str(metadata.get("keras_version")), "layers": _count_layers(model), **check}
+    record = {"source_keras_version": str(metadata.get("keras_version")), "layers": _count_layers(model), **check,
+              "identities": notes["identities"], "translations": dict(notes["translations"])}
     if record["status"] != "passed":
         raise UnsupportedModelError(
             f"{path.name}: the tf_keras rebuild differs from the Keras 3 model by {check['max_abs_error']:.3g} "
-            f"(limit {TOLERANCE:g})", hint="export a SavedModel with model.export('dir') and point model.path at it")
+            f"(limit {check['limit']:.3g})", hint=REBUILD_HINT)
     return model, record
 
 
 def verify_rebuild(path: Path, rebuilt: Any, *, samples: int = 8, seed: int = 0) -> dict:
-    """Max abs difference between the Keras 3 original and `rebuilt` on random inputs."""
+    """Max abs difference between the Keras 3 original and `rebuilt` on random inputs (see module doc)."""
     import keras as keras3
 
     try:
@@ -92,16 +92,32 @@ def verify_rebuild(path: Path, rebuilt: Any, *, samples: int = 8, seed: int = 0)
         raise UnsupportedModelError(f"{path.name}: Keras 3 could not load it for the parity check: {_first_line(err)}",
                                     hint="check that the file loads with keras.saving.load_model") from None
     rng = np.random.default_rng(seed)
-    inputs = [rng.normal(size=(samples, *_fixed_shape(t.shape, path))).astype(np.float32) for t in rebuilt.inputs]
+    inputs = [_random_input(t, rebuilt, samples, rng, path) for t in rebuilt.inputs]
     feed = inputs[0] if len(inputs) == 1 else inputs
     expected = _flat_outputs(original(feed, training=False))
     actual = _flat_outputs(rebuilt(feed, training=False))
-    if len(expected) != len(actual):
-        error = float("inf")
+    if len(expected) != len(actual) or any(a.shape != b.shape for a, b in zip(expected, actual)):
+        error, scale = float("inf"), 0.0
     else:
         error = max(float(np.max(np.abs(a - b), initial=0.0)) for a, b in zip(expected, actual))
-    status = "passed" if error <= TOLERANCE else "failed"
-    return {"max_abs_error": error, "samples": samples, "status": status}
+        scale = max(float(np.max(np.abs(b), initial=0.0)) for b in expected)
+    limit = TOLERANCE * max(1.0, scale)
+    status = "passed" if error <= limit else "failed"
+    return {"max_abs_error": error, "max_abs_output": scale, "limit": limit, "samples": samples, "status": status}
+
+
+def _random_input(tensor: Any, rebuilt: Any, samples: int, rng: Any, path: Path) -> np.ndarray:
+    """Normal floats, or for integer inputs indices valid for every Embedding of the model."""
+    shape = (samples, *_fixed_shape(tensor.shape, path))
+    if not tensor.dtype.is_integer:
+        return rng.normal(size=shape).astype(np.float32)
+    sizes = [layer.input_dim for layer in _all_layers(rebuilt) if type(layer).__name__ == "Embedding"]
+    return rng.integers(0, min(sizes, default=2), size=shape).astype(tensor.dtype.as_numpy_dtype)
+
+
+def _all_layers(model: Any) -> list:
+    return [inner for layer in model.layers
+            for inner in (_all_layers(layer) if hasattr(layer, "layers") else [layer])]
 
 
 def _read_archive(path: Path) -> tuple[dict, dict, bytes]:
@@ -138,44 +154,109 @@ def _without_tensors(value: Any) -> Any:
     return value
 
 
-def _translate_model(config: dict, path: Path) -> dict:
+def _translate_model(config: dict, path: Path, notes: dict) -> dict:
+    """A Keras 3 Sequential or functional config as a tf_keras functional config."""
     kind, inner = config.get("class_name"), config.get("config", {})
     if kind not in MODELS:
         raise UnsupportedModelError(f"{path.name}: top-level class {kind!r} is not Sequential or Functional",
                                     hint="save a Sequential or functional keras.Model, not a subclassed model")
+    if kind == "Sequential":
+        inner = _sequential_as_functional(inner, path)
     layers = inner.get("layers", [])
+    taken = {_layer_name(layer) for layer in layers}
     # tf_keras counts a nested model's construction as node 0, so its calls start at node 1.
     nested = {_layer_name(layer) for layer in layers if layer.get("class_name") in MODELS}
-    out = {"name": inner.get("name"), "layers": [_translate_layer(layer, path, kind, nested) for layer in layers]}
-    if kind == "Functional":
-        out["input_layers"] = _endpoints(inner["input_layers"], nested, path)
-        out["output_layers"] = _endpoints(inner["output_layers"], nested, path)
-        _check_graph(out, path)
-    elif not layers or layers[0].get("class_name") != "InputLayer":
+    plans = [(layer, _plan(layer, path, notes, taken)) for layer in layers]
+    output_of = {_layer_name(layer): pieces[-1]["name"] for layer, pieces in plans}
+
+    def ref(history: list) -> list:
+        layer, node, index = history
+        return [output_of[layer], node + (layer in nested), index]
+
+    out_layers = []
+    for layer, pieces in plans:
+        calls = [_call(node, _layer_name(layer), path, tables.is_operation(layer))
+                 for node in layer.get("inbound_nodes", [])]
+        for piece in pieces:
+            nodes = []
+            for k, (tensors, kwargs) in enumerate(calls):
+                node: list = []
+                for source in piece["sources"]:
+                    node += ([[*ref(t), kwargs if piece is pieces[0] else {}] for t in tensors] if source is None
+                             else [[source, k, 0, {}]])
+                nodes.append(node)
+            out_layers.append({"class_name": piece["class_name"], "config": piece["config"], "name": piece["name"],
+                               "inbound_nodes": nodes})
+    out = {"name": inner.get("name"), "layers": out_layers,
+           "input_layers": [ref(item) for item in _endpoints(inner["input_layers"], path)],
+           "output_layers": [ref(item) for item in _endpoints(inner["output_layers"], path)]}
+    _check_graph(out, path)
+    return {"class_name": "Functional", "config": out}
+
+
+def _sequential_as_functional(inner: dict, path: Path) -> dict:
+    """Keras 3 Sequential layers chained into a functional config (an InputLayer first)."""
+    layers = list(inner.get("layers", []))
+    if not layers or layers[0].get("class_name") != "InputLayer":
         if inner.get("build_input_shape") is None:
             raise UnsupportedModelError(f"{path.name}: Sequential {inner.get('name')!r} has no input shape",
                                         hint="start the model with keras.Input(shape=...)")
-        shape = inner["build_input_shape"]
-        out["layers"].insert(0, {"class_name": "InputLayer", "config": {"batch_input_shape": shape}})
-    return {"class_name": kind, "config": out}
+        names = {_layer_name(layer) for layer in layers}
+        name = next(n for n in (f"{inner.get('name')}_input_{i}" for i in range(len(names) + 1)) if n not in names)
+        layers.insert(0, {"class_name": "InputLayer", "module": "keras.layers",
+                          "config": {"name": name, "batch_shape": inner["build_input_shape"]}})
+    chained = [layers[0]]
+    for previous, layer in zip(layers, layers[1:]):
+        tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": [_layer_name(previous), 0, 0]}}
+        chained.append({**layer, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
+    first, last = _layer_name(layers[0]), _layer_name(layers[-1])
+    return {"name": inner.get("name"), "layers": chained, "input_layers": [[first, 0, 0]],
+            "output_layers": [[last, 0, 0]]}
 
 
-def _translate_layer(layer: dict, path: Path, parent: str, nested: set[str]) -> dict:
+def _plan(layer: dict, path: Path, notes: dict, taken: set[str]) -> list[dict]:
+    """The tf_keras pieces of one Keras 3 layer; refusals name the layer, its class and the reason."""
     kind, name = layer.get("class_name"), _layer_name(layer)
     if kind in MODELS:
-        out = _translate_model(layer, path)
-    elif kind == "Activation" and layer.get("config", {}).get("activation") == "relu6":
-        config = {key: value for key, value in layer["config"].items() if key != "activation"}
-        out = {"class_name": "ReLU", "config": _layer_config(kind, name, {**config, "max_value": 6.0}, path)}
-    elif kind in SUPPORTED:
-        out = {"class_name": kind, "config": _layer_config(kind, name, layer.get("config", {}), path)}
+        return [{"class_name": "Functional", "config": _translate_model(layer, path, notes)["config"],
+                 "name": name, "sources": [None]}]
+    try:
+        pieces, how = tables.translate(layer, taken)
+    except tables.Refused as refusal:
+        raise UnsupportedModelError(f"{path.name}: layer {name!r} is a {kind}, which the tf_keras rebuild cannot "
+                                    f"reproduce: {refusal}", hint=REBUILD_HINT) from None
+    if how == "identity":
+        notes["identities"].append(name)
+    elif how != "same":
+        notes["translations"][how] += 1
+    return pieces
+
+
+def _call(node: Any, name: str, path: Path, operation: bool) -> tuple[list, dict]:
+    """Keras 3 {"args": [...], "kwargs": {...}} call record -> (tensor histories, kwargs)."""
+    args = node.get("args", []) if isinstance(node, dict) else None
+    kwargs = node.get("kwargs", {}) if isinstance(node, dict) else None
+    if not isinstance(args, list) or not args or _without_tensors(kwargs) != kwargs:
+        raise UnsupportedModelError(f"{path.name}: layer {name!r} is called with arguments tf_keras cannot replay",
+                                    hint="call each layer on one tensor or one list of tensors")
+    first = args[0]
+    if isinstance(first, dict) and first.get("class_name") == "__tuple__":
+        first = first.get("config", {}).get("value", [])
+    if operation:  # such as x + 3.0: its tensors, in order (the constants went into the layer's config)
+        tensors = [arg for arg in args if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__"]
+    elif len(args) == 1:
+        tensors = first if isinstance(first, list) else [first]
     else:
-        raise UnsupportedModelError(f"{path.name}: layer {name!r} is a {kind}, which edgekit cannot rebuild for tf_keras",
-                                    hint=REBUILD_HINT)
-    if parent == "Functional":
-        out["name"] = name
-        out["inbound_nodes"] = [_inbound(node, name, nested, path) for node in layer.get("inbound_nodes", [])]
-    return out
+        raise UnsupportedModelError(f"{path.name}: layer {name!r} is called with {len(args)} positional arguments, "
+                                    "which tf_keras cannot replay", hint=REBUILD_HINT)
+    return [_history(tensor, name, path) for tensor in tensors], kwargs
+
+
+def _history(tensor: Any, name: str, path: Path) -> list:
+    if not (isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__"):
+        raise UnsupportedModelError(f"{path.name}: layer {name!r} takes a constant where a tensor was expected",
+                                    hint="feed every layer input from another layer")
+    return list(tensor["config"]["keras_history"])
 
 
 def _check_graph(config: dict, path: Path) -> None:
@@ -186,7 +267,8 @@ def _check_graph(config: dict, path: Path) -> None:
     while pending:
         ready = [key for key, refs in pending.items() if all(ref in done for ref in refs)]
         if not ready:
-            raise UnsupportedModelError(f"{path.name}: layer {min(pending)[0]!r} is called on tensors no layer produces",
+            raise UnsupportedModelError(f"{path.name}: layer {min(pending)[0]!r} is called on tensors no layer "
+                                        "produces",
                                         hint="re-save the model with model.save('model.keras')")
         done.update(ready)
         for key in ready:
@@ -201,76 +283,23 @@ def _layer_name(layer: dict) -> str:
     return layer.get("config", {}).get("name", layer.get("name"))
 
 
-def _layer_config(kind: str, name: str, config: dict, path: Path) -> dict:
-    out = {}
-    for key, value in config.items():
-        if key in KERAS3_ONLY:
-            if value != KERAS3_ONLY[key]:
-                raise UnsupportedModelError(f"{path.name}: layer {name!r} ({kind}) sets {key}={value!r}, "
-                                            "which tf_keras has no equivalent for", hint=REBUILD_HINT)
-        elif key == "dtype":
-            out[key] = value.get("config", {}).get("name", "float32") if isinstance(value, dict) else value
-        elif key == "batch_shape":
-            out["batch_input_shape"] = value
-        elif key == "activation":
-            out[key] = _activation(value, kind, name, path)
-        elif key.endswith("_initializer"):
-            continue  # the saved weights replace whatever an initializer would draw
-        elif isinstance(value, dict) and "class_name" in value:
-            out[key] = {"class_name": value["class_name"], "config": value.get("config", {})}  # tf_keras built-ins only
-        else:
-            out[key] = value
-    return out
-
-
-def _activation(value: Any, kind: str, name: str, path: Path) -> str:
-    if isinstance(value, dict) and value.get("class_name") == "function" and _names_keras_builtin(value):
-        value = value.get("config")
-    if value not in ACTIVATIONS:
-        raise UnsupportedModelError(f"{path.name}: layer {name!r} ({kind}) uses activation {value!r}, "
-                                    "which tf_keras does not compute the same way", hint=REBUILD_HINT)
-    return value
-
-
-def _inbound(node: Any, name: str, nested: set[str], path: Path) -> list:
-    """Keras 3 {"args": [...], "kwargs": {...}} call record -> tf_keras [[layer, node, tensor, kwargs], ...]."""
-    args = node.get("args", []) if isinstance(node, dict) else None
-    kwargs = node.get("kwargs", {}) if isinstance(node, dict) else None
-    if not isinstance(args, list) or len(args) != 1 or _without_tensors(kwargs) != kwargs:
-        raise UnsupportedModelError(f"{path.name}: layer {name!r} is called with arguments tf_keras cannot replay",
-                                    hint="call each layer on one tensor or one list of tensors")
-    first = args[0]
-    if isinstance(first, dict) and first.get("class_name") == "__tuple__":
-        first = first.get("config", {}).get("value", [])
-    tensors = first if isinstance(first, list) else [first]
-    history = [_history(tensor, name, nested, path) for tensor in tensors]
-    return [[*item, kwargs] for item in history]
-
-
-def _history(tensor: Any, name: str, nested: set[str], path: Path) -> list:
-    if not (isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__"):
-        raise UnsupportedModelError(f"{path.name}: layer {name!r} takes a constant where a tensor was expected",
-                                    hint="feed every layer input from another layer")
-    return _shift(list(tensor["config"]["keras_history"]), nested)
-
-
-def _shift(history: list, nested: set[str]) -> list:
-    layer, node, index = history
-    return [layer, node + 1 if layer in nested else node, index]
-
-
-def _endpoints(value: Any, nested: set[str], path: Path) -> list:
+def _endpoints(value: Any, path: Path) -> list:
     if isinstance(value, list) and value and isinstance(value[0], str):
         value = [value]  # a single [layer, node, tensor] triple
     if isinstance(value, list) and all(isinstance(item, list) and len(item) == 3 for item in value):
-        return [_shift(item, nested) for item in value]
+        return value
     raise UnsupportedModelError(f"{path.name}: model inputs/outputs are a dict or nested structure",
                                 hint="use a list of inputs and outputs")
 
 
 def _load_weights(model: Any, config: dict, group: Any, path: Path) -> None:
-    """Copy each layer's Keras 3 `vars/0..n` from the HDF5 group into the matching tf_keras layer."""
-    layers = config["config"]["layers"]
+    """Copy each Keras 3 layer's `vars/0..n` from the HDF5 group into the tf_keras layer of that name.
+
+    Keras 3 stores a model's layers under `layers/<snake_case class>[_n]`, numbered per class in
+    `model.layers` order: operations (x + 3.0) are not layers, and a Sequential's InputLayer is not
+    listed. Nested models hold their own `layers` group.
+    """
+    layers = [layer for layer in config["config"]["layers"] if not tables.is_operation(layer)]
     if config["class_name"] == "Sequential":
         layers = [layer for layer in layers if layer.get("class_name") != "InputLayer"]
     stored = group["layers"] if "layers" in group else {}
@@ -297,6 +326,8 @@ def _assign(layer: Any, group: Any, path: Path) -> None:
                                     f"do not match tf_keras' {expected}", hint=REBUILD_HINT)
     if values:
         layer.set_weights(values)
+        if hasattr(layer, "adapt_mean"):  # Normalization: recompute the mean/variance it divides by
+            layer.finalize_state()
 
 
 def _store_keys(layers: list) -> list[str]:

@@ -58,12 +58,12 @@ def machine() -> str:
         return f"{name} {platform.system()}"
 
 
-def measure(load, package: Path, unit: str, spec: dict, *, runs: int, warmup: int, inputs) -> dict:
-    """Time one package under one compute-unit setting. `load(path, unit)` returns an object with predict()."""
+def measure(load, package: Path, unit: str, feed: dict, *, runs: int, warmup: int) -> dict:
+    """Time one package under one compute-unit setting on `feed` ({input name: value}).
+    `load(path, unit)` returns an object with predict()."""
     start = time.perf_counter()
     model = load(package, unit)
     load_ms = (time.perf_counter() - start) * 1000
-    feed = {spec["name"]: inputs}
     start = time.perf_counter()
     model.predict(feed)
     first_ms = (time.perf_counter() - start) * 1000
@@ -105,8 +105,9 @@ def measure_all(root: Path, artifacts: list, *, runs: int, warmup: int, units: l
         entries = []
         for unit in units:
             log(f"  {artifact['path']}: {unit} ...")
-            entry = measure(load, root / artifact["path"], unit, artifact["input"], runs=runs, warmup=warmup,
-                            inputs=inputs_for(artifact["input"]))
+            specs = artifact.get("inputs") or [artifact["input"]]
+            feed = {spec["name"]: inputs_for(spec) for spec in specs}
+            entry = measure(load, root / artifact["path"], unit, feed, runs=runs, warmup=warmup)
             entry["device"] = where
             entry["note"] = "Core ML on a Mac; an iPhone's numbers differ (thermal limits, Neural Engine generation)"
             entries.append(entry)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import time
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -15,11 +16,12 @@ from edgekit.litert import TFLiteRunner
 HOST_NOTE = "host CPU numbers (LiteRT on this machine); not phone numbers"
 
 
-def profile_tflite(model_bytes: bytes, sample: np.ndarray, *, threads: int = 1, warmup: int = 20,
-                   runs: int = 200) -> dict:
-    """Time `runs` single-sample invocations after `warmup` ones; load time includes allocation."""
-    runner = TFLiteRunner(model_bytes, threads=threads)
-    x = runner.quantize_input(sample[:1])
+def profile_tflite(model_bytes: bytes, inputs: Sequence[np.ndarray], *, threads: int = 1, warmup: int = 20,
+                   runs: int = 200, input_names: Optional[Sequence[str]] = None) -> dict:
+    """Time `runs` single-sample invocations (the first sample of each input) after `warmup` ones;
+    load time includes allocation."""
+    runner = TFLiteRunner(model_bytes, threads=threads, input_names=input_names)
+    x = runner.prepare([array[:1] for array in inputs])
     for _ in range(warmup):
         runner.invoke_raw(x)
     timings = np.empty(runs)

@@ -40,7 +40,7 @@ def run(config: Any, *, out: Path, args: Any, progress: Any) -> list[dict[str, A
 
 
 def ios_artifacts(report: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [{"path": a["path"], "input": a["coreml"]["input"]} for a in report["artifacts"]
+    found = [{"path": a["path"], "inputs": a["coreml"].get("inputs") or [a["coreml"]["input"]]} for a in report["artifacts"]
              if a.get("target") == "ios" and a.get("coreml")]
     if not found:
         raise InputError("the report has no Core ML packages", hint="run `edgekit build --target ios` first")

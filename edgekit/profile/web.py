@@ -83,7 +83,10 @@ def serve(folder: Path, *, isolate: bool = False) -> Iterator[str]:
         server.server_close()
 
 
-def cases_for(artifacts: list[dict[str, Any]], cfg: Any, *, shape: list[int]) -> list[dict[str, Any]]:
+def cases_for(artifacts: list[dict[str, Any]], cfg: Any, *, samples: dict[str, Any]) -> list[dict[str, Any]]:
+    inputs = [{"name": i["name"], "shape": i["shape"], "dtype": "int32" if i["dtype"].startswith(("int", "uint")) else "float32"}
+              for i in samples["inputs"]]
+    outputs = [o["name"] for o in samples["outputs"]]
     cases = []
     for artifact in artifacts:
         runtime = RUNTIME_OF_FORMAT.get(artifact.get("format"))
@@ -93,8 +96,9 @@ def cases_for(artifacts: list[dict[str, Any]], cfg: Any, *, shape: list[int]) ->
                 continue
             cases.append({"path": artifact["path"], "runtime": runtime, "backend": backend,
                           "model": f"/model/{artifact['path']}", "format": artifact.get("model_format", "graph"),
-                          "samples": f"/model/{SAMPLES}", "shape": shape, "warmup": cfg.warmup, "runs": cfg.runs,
-                          "threads": cfg.threads})
+                          "samples": f"/model/{SAMPLES}", "inputs": inputs, "outputs": outputs,
+                          "warmup": cfg.warmup, "runs": cfg.runs, "threads": cfg.threads,
+                          "max_seconds": cfg.browser_max_seconds})
     return cases
 
 
@@ -104,25 +108,31 @@ def profile_folder(folder: Path, artifacts: list[dict[str, Any]], cfg: Any, *,
     samples = folder / SAMPLES
     if not samples.is_file():
         raise InputError(f"{samples} is missing", hint="re-run `edgekit build --target web` to export it")
-    shape = json.loads(samples.read_text(encoding="utf-8"))["input_shape"]
-    cases = cases_for(artifacts, cfg, shape=shape)
+    exported = json.loads(samples.read_text(encoding="utf-8"))
+    if exported.get("schema") != "edgekit.samples/v2":
+        raise InputError(f"{samples} was written by an older edgekit ({exported.get('schema')})",
+                         hint="re-run `edgekit build --target web`")
+    cases = cases_for(artifacts, cfg, samples=exported)
     if not cases:
         return []
-    spec = {"chromium": node.chromium_binary(), "gpu": cfg.browser_gpu, "timeout_ms": 120_000, "cases": cases}
+    spec = {"chromium": node.chromium_binary(), "gpu": cfg.browser_gpu, "timeout_ms": int(cfg.browser_timeout_s * 1000),
+            "cases": cases}
     with progress.stage(f"web: {len(cases)} runtime/backend pairs profiled in headless Chromium ({cfg.runs} runs)"):
         with serve(folder, isolate=True) as base_url, tempfile.TemporaryDirectory() as work:
             spec["base_url"] = base_url
-            result = node.run_script("browser_bench.mjs", spec, workdir=Path(work), timeout=60 + 150 * len(cases))
+            result = node.run_script("browser_bench.mjs", spec, workdir=Path(work),
+                                     timeout=60 + (cfg.browser_timeout_s + 30) * len(cases))
     by_path: dict[str, list[dict[str, Any]]] = {}
     tolerance = {a["path"]: (a.get("parity") or {}).get("tolerance") for a in artifacts}
     for page in result["results"]:
-        entry = _entry(page, browser=result["browser"], tolerance=tolerance.get(page["path"]))
+        entry = _entry(page, browser=result["browser"], tolerance=tolerance.get(page["path"]), samples=exported)
         by_path.setdefault(page["path"], []).append(entry)
         progress.say(f"  {_describe(entry)}")
     return [{"path": path, "latency": entries} for path, entries in by_path.items()]
 
 
-def _entry(page: dict[str, Any], *, browser: str, tolerance: dict[str, Any] | None) -> dict[str, Any]:
+def _entry(page: dict[str, Any], *, browser: str, tolerance: dict[str, Any] | None,
+           samples: dict[str, Any]) -> dict[str, Any]:
     import platform
 
     entry: dict[str, Any] = {"where": "browser", "runtime": page["runtime"], "backend": page["backend"],
@@ -139,19 +149,43 @@ def _entry(page: dict[str, Any], *, browser: str, tolerance: dict[str, Any] | No
         entry[key] = round(float(page[key]), 4)
     for key in ("bytes_transferred", "model_bytes_transferred", "runtime_bytes_transferred", "warmup", "runs"):
         entry[key] = int(page[key])
-    entry["check"] = _check(page["check"], tolerance)
+    if page.get("runs_requested") and int(page["runs_requested"]) != entry["runs"]:
+        entry["runs_requested"] = int(page["runs_requested"])
+    entry["check"] = _check(page["check"], tolerance, samples)
     cpu = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
     entry["note"] = "; ".join(filter(None, [NOTE.format(cpu=cpu), page.get("note")]))
     return entry
 
 
-def _check(check: dict[str, Any], tolerance: dict[str, Any] | None) -> dict[str, Any]:
-    """The page's outputs on the exported samples vs the Keras outputs, judged by the artifact's max abs error
-    tolerance (top-1 agreement on a handful of samples is too coarse to gate on; it is recorded)."""
-    error = check.get("max_abs_error")  # null when an output was NaN (JSON has no NaN)
-    result = {**check, "max_abs_error": None if error is None else round(float(error), 6)}
+def _check(check: dict[str, Any], tolerance: dict[str, Any] | None, samples: dict[str, Any]) -> dict[str, Any]:
+    """The page's outputs on the exported samples against the Keras outputs stored with them, judged
+    like any parity with the artifact's tolerance (confident agreement needs more samples than a
+    page checks, so on a handful of samples the relative error decides)."""
+    import numpy as np
+
+    from edgekit.validate import compare
+
+    names = [o["name"] for o in samples["outputs"]]
+    rows = check.get("outputs") or []
+
+    def arrays(get: Any) -> list[np.ndarray]:
+        return [np.asarray([[np.nan if v is None else v for v in get(row, name)] for row in rows], dtype=np.float64)
+                for name in names]
+
+    reference = [np.asarray([samples["samples"][i]["outputs"][name] for i in range(len(rows))], dtype=np.float64)
+                 for name in names]
+    got = arrays(lambda row, name: row[name])
+    label = samples.get("label_output")
+    # a handful of samples: one flip is 10 pp, so the accuracy loss is recorded, not judged
+    judged = {k: v for k, v in (tolerance or {}).items() if k != "max_accuracy_loss"}
+    parity = compare(reference, got, judged, names=names, samples=len(rows),
+                     label_index=names.index(label) if label in names else None)
+    result = {"samples": len(rows), "max_abs_error": parity.max_abs_error, "relative_error": parity.relative_error,
+              "top1_agreement": parity.top1_agreement}
     if tolerance:
-        result["status"] = "passed" if error is not None and error <= tolerance["max_abs_error"] else "failed"
+        result["status"] = parity.status
+        if parity.reason:
+            result["reason"] = parity.reason
     return result
 
 

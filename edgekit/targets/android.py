@@ -1,57 +1,68 @@
-"""Android target: TFLite artifacts, each validated in LiteRT, measured, profiled on the host and
-checked for delegate compatibility (XNNPACK, GPU, NNAPI)."""
+"""Android target: TFLite artifacts (batch 1, named signature), each validated in LiteRT, measured,
+profiled on the host and checked for delegate compatibility (XNNPACK, GPU, NNAPI)."""
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from edgekit import budgets, measure
 from edgekit.config import AndroidTarget
 from edgekit.context import BuildContext
-from edgekit.validate import accuracy, parity_within
 
 
 def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
     from edgekit.converters import tflite
     from edgekit.delegates import compatibility
-    from edgekit.litert import TFLiteRunner
+    from edgekit.litert import TFLiteRunner, run
     from edgekit.profile.host import profile_tflite
     from edgekit.structure import tflite_structure
 
     folder = ctx.stage / "android"
     folder.mkdir(exist_ok=True)
     shipped = set(cfg.shipped())
+    names = {"input_names": ctx.model.input_names, "output_names": ctx.model.output_names}
     artifacts = []
     for precision in cfg.precisions:
         relative = f"android/model_{precision}.tflite"
         with ctx.progress.stage(f"android {precision}: converted"):
             data = tflite.convert(ctx.model, precision, calibration=ctx.calibration)
             (ctx.stage / relative).write_bytes(data)
-        with ctx.progress.stage(f"android {precision}: validated on {len(ctx.eval.y):,} samples in LiteRT"):
-            runner = TFLiteRunner(data, batch=64)
-            with ctx.progress.bar(f"{precision} eval", len(ctx.eval.y)) as advance:
-                outputs = runner.predict(ctx.eval.x, progress=advance)
-        check = parity_within(ctx.reference, outputs, cfg.parity[precision], samples=cfg.parity_samples)
-        acc = accuracy(outputs, ctx.eval.y)
+        with ctx.progress.stage(f"android {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
+            with ctx.progress.bar(f"{precision} eval", len(ctx.eval)) as advance:
+                runner, outputs = run(data, ctx.eval.inputs, progress=advance, **names)
+        check = ctx.parity(outputs, cfg.parity[precision], samples=cfg.parity_samples)
         structure = tflite_structure(runner, layers=ctx.facts)
         with ctx.progress.stage(f"android {precision}: delegates checked (XNNPACK, GPU, NNAPI)"):
             delegate_support = compatibility(data, min_sdk=cfg.min_sdk)
         with ctx.progress.stage(f"android {precision}: profiled on host ({cfg.runs} runs)"):
-            latency = profile_tflite(data, ctx.eval.x, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs)
+            latency = profile_tflite(data, ctx.eval.inputs, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs,
+                                     input_names=ctx.model.input_names)
         artifact = {
             "target": "android",
             "format": "tflite",
             "precision": precision,
             "path": relative,
             **measure.sizes(ctx.stage / relative, params=ctx.model.params),
-            "accuracy": round(acc, 6),
-            "accuracy_drop": round(100 * (ctx.reference_accuracy - acc), 4),
+            **ctx.accuracy_fields(outputs),
             "parity": check.to_dict(),
             "latency": [latency],
             "structure": structure,
             "delegates": delegate_support,
-            "io": {"input_dtype": str(runner.input_dtype), "output_dtype": str(runner.output["dtype"].__name__)},
+            "io": io_record(TFLiteRunner(data, **names)),
             "shipped": precision in shipped,
         }
         artifact["budgets"] = budgets.evaluate(artifact, cfg.budgets) if artifact["shipped"] else []
         artifacts.append(artifact)
     return artifacts
+
+
+def io_record(runner: Any) -> dict[str, Any]:
+    """The file's signature as an app sees it: names, shapes and dtypes of inputs and outputs."""
+    def describe(pairs: list, details: list) -> list[dict[str, Any]]:
+        return [{"name": name, "shape": [int(d) for d in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name}
+                for (name, _), detail in zip(pairs, details)]
+
+    inputs, outputs = describe(runner.inputs, runner.input_details), describe(runner.outputs, runner.output_details)
+    return {"input_dtype": inputs[0]["dtype"], "output_dtype": outputs[0]["dtype"], "signature": "serving_default",
+            "inputs": inputs, "outputs": outputs}

@@ -19,7 +19,7 @@ from edgekit import budgets
 from edgekit.config import IosTarget
 from edgekit.context import BuildContext
 from edgekit.errors import ConfigError
-from edgekit.validate import accuracy, not_verified, parity
+from edgekit.validate import not_verified
 
 MACOS_ONLY = "Core ML prediction needs macOS; on this OS the package is checked without running it"
 MAX_LUT = 256  # Core ML LUTs hold at most 2^8 entries
@@ -27,17 +27,12 @@ MAX_LUT = 256  # Core ML LUTs hold at most 2^8 entries
 
 def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
     from edgekit.converters import coreml
-    from edgekit.targets.ios_weights import float_twin, layer_weights
+    from edgekit.targets.ios_weights import layer_weights
 
-    if ctx.model.keras_model is None:
-        from edgekit.errors import UnsupportedModelError
-
-        raise UnsupportedModelError(f"the iOS target converts Keras models; {ctx.model.path.name} is a "
-                                    f"{ctx.model.format}", hint="pass the .keras or .h5 file the SavedModel came from")
-    keras_model, twin_notes = float_twin(ctx.model.keras_model)
-    layers = layer_weights(keras_model, ctx.facts)
-    spec = input_spec(ctx, cfg, keras_model)
-    labels = list(ctx.eval.class_names) if cfg.class_labels and ctx.eval.class_names else None
+    model, reference = ctx.float_source()
+    layers = layer_weights(model.keras_model, ctx.facts) if model.keras_model is not None else []
+    specs = input_specs(ctx, cfg, model)
+    outputs, classify, labels, io_notes = output_specs(ctx, cfg, model, reference)
     (ctx.stage / "ios").mkdir(exist_ok=True)
     shipped = set(cfg.shipped())
     artifacts = []
@@ -45,34 +40,32 @@ def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
         fp16 = variant != "fp32" and cfg.compute_precision == "fp16"
         relative = f"ios/model_{variant}.mlpackage"
         with ctx.progress.stage(f"ios {variant}: converted to a Core ML ML Program ({cfg.minimum_deployment_target})"):
-            model = coreml.convert(keras_model, inputs=spec, output_name=cfg.output_name, class_labels=labels,
-                                   fp16=fp16, target=cfg.minimum_deployment_target)
-            model, plan, notes, before = compress(model, variant, layers, cfg)
+            mlmodel = coreml.convert(model.saved_model(batch=1), inputs=specs, outputs=outputs, class_labels=labels,
+                                     fp16=fp16, target=cfg.minimum_deployment_target)
+            mlmodel, plan, notes, before, planned = compress(mlmodel, variant, layers, cfg)
             if cfg.activation_quantization:
-                model = _activations(model, ctx, spec)
-            _describe(model, variant, cfg)
-            model.save(str(ctx.stage / relative))
+                mlmodel = _activations(mlmodel, ctx, specs)
+            _describe(mlmodel, variant, cfg)
+            mlmodel.save(str(ctx.stage / relative))
         with ctx.progress.stage(f"ios {variant}: package read back and checked"):
             from edgekit.targets.ios_weights import check_package
 
-            checks, formats = check_package(ctx.stage / relative, spec=spec, labels=labels, cfg=cfg, layers=layers,
-                                            plan=plan, before=before, fp16=fp16)
-        outputs = predict_on_mac(ctx.stage / relative, ctx, spec, cfg, labels)
-        if outputs is None:
-            check, acc = not_verified(MACOS_ONLY), None
+            checks, formats = check_package(ctx.stage / relative, specs=specs, outputs=outputs, classify=classify,
+                                            labels=labels, cfg=cfg, layers=planned, plan=plan, before=before, fp16=fp16)
+        predicted = predict_on_mac(ctx.stage / relative, ctx, specs, outputs, classify, labels)
+        if predicted is None:
+            check, accuracy_fields = not_verified(MACOS_ONLY), {"accuracy": None, "accuracy_drop": None}
         else:
-            n = min(500, len(outputs))
-            check = parity(ctx.reference[:n], outputs[:n], max_abs_error=0.05 if fp16 else 1e-3,
-                           min_top1_agreement=0.98)
-            acc = accuracy(outputs, ctx.eval.y)
+            tolerance = {"max_relative_error": 0.02 if fp16 else 1e-3, "min_confident_agreement": 0.995 if fp16 else 0.999}
+            check = ctx.parity(predicted, tolerance, samples=500, reference=reference)
+            accuracy_fields = ctx.accuracy_fields(predicted)
         artifact = {
             "target": "ios",
             "format": "mlpackage",
             "precision": variant,
             "path": relative,
-            **package_sizes(ctx.stage / relative, params=ctx.model.params),
-            "accuracy": None if acc is None else round(acc, 6),
-            "accuracy_drop": None if acc is None else round(100 * (ctx.reference_accuracy - acc), 4),
+            **package_sizes(ctx.stage / relative, params=model.params),
+            **accuracy_fields,
             "parity": check.to_dict(),
             "latency": [],
             "checks": checks,
@@ -80,12 +73,15 @@ def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
                 "minimum_deployment_target": cfg.minimum_deployment_target,
                 "compute_precision": "fp16" if fp16 else "fp32",
                 "compute_units": cfg.compute_units,
-                "input": {"name": spec.name, "kind": "image" if spec.image else "tensor", "shape": list(spec.shape),
-                          **({"scale": spec.scale, "bias": spec.bias} if spec.image else {})},
-                "outputs": [cfg.output_name] + (["classLabel"] if labels else []),
+                "input": _describe_input(specs[0]),
+                "inputs": [_describe_input(spec) for spec in specs],
+                "outputs": [o.name for o in outputs] + (["classLabel"] if classify else []),
+                "classifier_output": classify,
                 "layers": formats,
             },
-            "notes": twin_notes + notes,
+            "notes": io_notes + notes + ([f"{ctx.quantization} model: converted from its float twin (weights on the "
+                                          "int8 grid; the learned activation ranges are not carried)"]
+                                         if ctx.quantization else []),
             "shipped": variant in shipped,
         }
         artifact["budgets"] = budgets.evaluate(artifact, cfg.budgets) if artifact["shipped"] else []
@@ -93,45 +89,90 @@ def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
     return artifacts
 
 
-def input_spec(ctx: BuildContext, cfg: IosTarget, keras_model: Any) -> Any:
-    """Image input (Core ML does the pixel scaling) for image datasets, else a tensor input."""
+def _describe_input(spec: Any) -> dict[str, Any]:
+    return {"name": spec.name, "kind": "image" if spec.image else "tensor", "shape": list(spec.shape),
+            **({"scale": spec.scale, "bias": spec.bias} if spec.image else {})}
+
+
+def input_specs(ctx: BuildContext, cfg: IosTarget, model: Any) -> list[Any]:
+    """One Core ML input per model input, named after it: an image (Core ML applies the dataset's
+    scaling) for the one input of an image dataset, else tensors. `input_name` renames a single input."""
     from edgekit.converters.coreml import InputSpec
-    from edgekit.errors import UnsupportedModelError
 
-    shape = tuple(int(d) if d is not None else 1 for d in keras_model.input_shape)
-    if any(d is None for d in keras_model.input_shape[1:]):
-        raise UnsupportedModelError(f"the model's input shape {keras_model.input_shape} has unknown dimensions",
-                                    hint="give the model a fixed input shape (Input(shape=(28, 28, 1)))")
     data = ctx.dataset
-    image_like = len(shape) == 4 and shape[-1] in (1, 3) and data is not None and data.kind in ("fashion_mnist", "image_folder")
-    kind = cfg.input if cfg.input != "auto" else ("image" if image_like else "tensor")
-    if kind == "image" and not (len(shape) == 4 and shape[-1] in (1, 3)):
-        raise ConfigError(f"input = \"image\" needs an NHWC input with 1 or 3 channels; the model takes {shape}",
-                          hint='set targets.ios.input = "tensor"')
-    if kind == "image" and data is None:
-        raise ConfigError("input = \"image\" needs the dataset's pixel scaling", hint='set targets.ios.input = "tensor"')
-    if kind == "image":
-        # edgekit feeds (pixel * scale - mean) / std; Core ML computes pixel * scale' + bias'
-        return InputSpec(name=cfg.input_name, shape=shape, image=True, scale=data.scale / data.std,
-                         bias=0.0 - data.mean / data.std + 0.0, rgb=shape[-1] == 3)
-    return InputSpec(name=cfg.input_name, shape=shape, image=False)
+    specs = []
+    single = len(model.inputs) == 1
+    for info in model.inputs:
+        shape = (1, *(int(d) for d in info.inner))
+        image_like = len(shape) == 4 and shape[-1] in (1, 3)
+        image_data = single and data is not None and data.kind in ("fashion_mnist", "image_folder")
+        kind = cfg.input if cfg.input != "auto" else ("image" if image_like and image_data else "tensor")
+        if kind == "image" and not image_like:
+            raise ConfigError(f"input = \"image\" needs an NHWC input with 1 or 3 channels; {info.name!r} takes {shape}",
+                              hint='set targets.ios.input = "tensor"')
+        if kind == "image" and data is None:
+            raise ConfigError("input = \"image\" needs the dataset's pixel scaling", hint='set targets.ios.input = "tensor"')
+        name = cfg.input_name if cfg.input_name != "auto" and single else info.name
+        if kind == "image":
+            # edgekit feeds (pixel * scale - mean) / std; Core ML computes pixel * scale' + bias'
+            specs.append(InputSpec(name=name, shape=shape, image=True, scale=data.scale / data.std,
+                                   bias=0.0 - data.mean / data.std + 0.0, rgb=shape[-1] == 3, graph_name=info.name))
+        else:
+            specs.append(InputSpec(name=name, shape=shape, image=False, graph_name=info.name))
+    if cfg.input_name != "auto" and not single:
+        raise ConfigError(f"targets.ios.input_name renames a single input; the model has {len(model.inputs)}",
+                          hint='leave input_name = "auto" (the model\'s own names)')
+    return specs
 
 
-def compress(model: Any, variant: str, layers: list[Any], cfg: IosTarget) -> tuple[Any, dict[str, dict], list[str], dict]:
+def output_specs(ctx: BuildContext, cfg: IosTarget, model: Any, reference: list[np.ndarray]
+                 ) -> tuple[list[Any], Optional[str], Optional[list[str]], list[str]]:
+    """Core ML outputs named after the model's, the one that gets classifier outputs, its labels, notes.
+
+    Only a label output holding probabilities becomes a classifier: Core ML presents a classifier's
+    scores as probabilities, which logits are not."""
+    from edgekit.converters.coreml import OutputSpec
+    from edgekit.labels import output_kind
+
+    notes: list[str] = []
+    outputs = []
+    for index, (info, values) in enumerate(zip(model.outputs, reference)):
+        name = info.name
+        if index == ctx.label_index and cfg.output_name != "auto":
+            name = cfg.output_name
+        outputs.append(OutputSpec(key=info.name, name=name, shape=(1, *(int(d) for d in values.shape[1:]))))
+    classify, labels = None, None
+    if cfg.class_labels and ctx.label_index is not None and ctx.eval.class_names:
+        kind = output_kind(reference[ctx.label_index], True)
+        if kind == "probabilities":
+            classify, labels = outputs[ctx.label_index].name, list(ctx.eval.class_names)
+            outputs[ctx.label_index].classifier = True
+        else:
+            notes.append(f"output {outputs[ctx.label_index].name!r} holds logits: no classifier outputs (Core ML would "
+                         "present them as probabilities); apply a softmax in the app")
+    return outputs, classify, labels, notes
+
+
+def compress(model: Any, variant: str, layers: list[Any], cfg: IosTarget
+             ) -> tuple[Any, dict[str, dict], list[str], dict, list[Any]]:
     """Apply the variant's weight formats layer by layer.
 
-    Returns the model, the plan per layer, notes, and each weight's values before compression
-    (keyed by consuming op) so the saved package can be compared with them.
+    Returns the model, the plan per layer, notes, each weight's values before compression (keyed by
+    consuming op) so the saved package can be compared with them, and the layers planned: the
+    Keras layers, plus weight ops no layer was matched to (they get the post-training formats).
     """
     from edgekit.converters import coreml
 
     target = cfg.minimum_deployment_target
     joint_ok = coreml.version(target) >= coreml.version(coreml.NEEDS["joint"])
-    from edgekit.targets.ios_weights import op_layers
+    from edgekit.targets.ios_weights import op_layers, unmatched_ops
 
     consumers = coreml.weight_consumers(model)
     before = {op: value for op, _, value in consumers.values()}
     ops = op_layers(consumers, layers)
+    extra = unmatched_ops(consumers, ops)
+    ops.update({layer.name: layer.name for layer in extra})
+    layers = [*layers, *extra]
     by_name = {layer.name: layer for layer in layers if layer.name in ops}
     plan: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
@@ -183,7 +224,7 @@ def compress(model: Any, variant: str, layers: list[Any], cfg: IosTarget) -> tup
         model = coreml.quantize_linear(model, configs, joint=joint)
     for name, entry in plan.items():
         entry["op"] = ops[name]
-    return model, plan, notes, before
+    return model, plan, notes, before, layers
 
 
 def _lut_bits(count: int) -> int:
@@ -202,14 +243,15 @@ def _lut_per_channel(value: np.ndarray, *, sparse: bool, allowed: bool) -> bool:
     return allowed and _lut_bits(per_channel) < _lut_bits(per_tensor)
 
 
-def _activations(model: Any, ctx: BuildContext, spec: Any) -> Any:
+def _activations(model: Any, ctx: BuildContext, specs: list[Any]) -> Any:
     from edgekit.converters import coreml
     from edgekit.errors import EnvironmentProblem
 
     if not can_predict():
         raise EnvironmentProblem("activation_quantization calibrates by running the model, which Core ML does on macOS only",
                                  hint="build on a Mac, or set targets.ios.activation_quantization = false")
-    samples = [{spec.name: _input_value(x, spec)} for x in ctx.calibration[:128]]
+    samples = [{spec.name: _input_value(x[i], spec) for spec, x in zip(specs, ctx.calibration)}
+               for i in range(min(128, len(ctx.calibration[0])))]
     return coreml.quantize_activations(model, samples)
 
 
@@ -257,19 +299,23 @@ def _input_value(x: np.ndarray, spec: Any) -> Any:
     return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, mode="L" if pixels.shape[-1] == 1 else "RGB")
 
 
-def predict_on_mac(path: Path, ctx: BuildContext, spec: Any, cfg: IosTarget, labels: Optional[list[str]]) -> Optional[np.ndarray]:
-    """Outputs on the eval set through Core ML itself, or None where Core ML cannot run."""
+def predict_on_mac(path: Path, ctx: BuildContext, specs: list[Any], outputs: list[Any], classify: Optional[str],
+                   labels: Optional[list[str]]) -> Optional[list[np.ndarray]]:
+    """Outputs (one array per model output) on the eval set through Core ML itself, or None where
+    Core ML cannot run."""
     if not can_predict():
         return None
     import coremltools as ct
 
     model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
-    rows = []
-    with ctx.progress.bar("Core ML eval", len(ctx.eval.y)) as advance:
-        for x in ctx.eval.x:
-            out = model.predict({spec.name: _input_value(x, spec)})[cfg.output_name]
-            if isinstance(out, dict):  # classifier probabilities come back keyed by label
-                out = [out[label] for label in labels]
-            rows.append(np.asarray(out, dtype=np.float32).reshape(-1))
+    rows: list[list[np.ndarray]] = [[] for _ in outputs]
+    with ctx.progress.bar("Core ML eval", len(ctx.eval)) as advance:
+        for i in range(len(ctx.eval)):
+            result = model.predict({spec.name: _input_value(x[i], spec) for spec, x in zip(specs, ctx.eval.inputs)})
+            for store, output in zip(rows, outputs):
+                out = result[output.name]
+                if isinstance(out, dict):  # classifier probabilities come back keyed by label
+                    out = [out[label] for label in labels or []]
+                store.append(np.asarray(out, dtype=np.float32).reshape(output.shape[1:]))
             advance(1)
-    return np.stack(rows)
+    return [np.stack(store) for store in rows]

@@ -21,7 +21,7 @@ SPEC_VERSION = {"iOS15": 6, "iOS16": 7, "iOS17": 8, "iOS18": 9}
 class LayerWeights:
     name: str
     type: str
-    kernel: np.ndarray
+    kernel: Optional[np.ndarray]  # None: a weight op no Keras layer was matched to (post-training formats only)
     clustered: bool = False
     pruned: bool = False
     quantized: bool = False
@@ -29,89 +29,37 @@ class LayerWeights:
     fold_scale: Optional[np.ndarray] = None  # gamma / sqrt(var + eps), per output channel
 
     @property
-    def effective(self) -> np.ndarray:
+    def effective(self) -> Optional[np.ndarray]:
         """The kernel as the converter sees it: with a following BatchNorm folded in."""
-        return self.kernel if self.fold_scale is None else self.kernel * self.fold_scale
+        if self.kernel is None or self.fold_scale is None:
+            return self.kernel
+        if self.type == "DepthwiseConv2D" and self.kernel.ndim == 4:  # (h, w, in, multiplier): out = in * multiplier
+            return self.kernel * self.fold_scale.reshape(self.kernel.shape[2], self.kernel.shape[3])
+        return self.kernel * self.fold_scale
 
     @property
     def sparsity(self) -> float:
-        return float(np.mean(self.kernel == 0))
+        return 0.0 if self.kernel is None else float(np.mean(self.kernel == 0))
 
     @property
     def unique(self) -> int:
-        return int(len(np.unique(self.kernel)))
+        return 0 if self.kernel is None else int(len(np.unique(self.kernel)))
 
     @property
     def unique_nonzero(self) -> int:
-        return int(len(np.unique(self.kernel[self.kernel != 0])))
+        return 0 if self.kernel is None else int(len(np.unique(self.kernel[self.kernel != 0])))
 
     def sparse_candidate(self, cfg: Any) -> bool:
         return bool(cfg.sparse and self.pruned and self.sparsity > 0)
 
 
-def float_twin(model: Any) -> tuple[Any, list[str]]:
-    """A QAT-wrapped model as a plain float model whose kernels are the fake-quantized (int8-grid) values.
-
-    Core ML stores int8 weights itself; giving it the exact grid QAT trained on makes the int8
-    variant reproduce those weights. Learned activation ranges are not carried (noted).
-    """
-    from edgekit.tfenv import keras, tensorflow
-
-    tf = tensorflow()
-    wrapped = [layer for layer in model.layers if hasattr(layer, "quantize_config")]
-    if not wrapped:
-        return model, []
-    k = keras()
-
-    def clone(layer: Any) -> Any:
-        if hasattr(layer, "quantize_config"):
-            inner = layer.layer
-            return inner.__class__.from_config(_plain_config(inner.get_config()))
-        if type(layer).__name__ == "QuantizeLayer":
-            return k.layers.Activation("linear", name=layer.name)
-        return layer.__class__.from_config(layer.get_config())
-
-    twin = k.models.clone_model(model, clone_function=clone)
-    by_name = {layer.name: layer for layer in model.layers}
-    for layer in twin.layers:
-        source = by_name.get(layer.name) or next((w for w in wrapped if w.layer.name == layer.name), None)
-        if source is None:
-            continue
-        if hasattr(source, "quantize_config"):
-            quantized = {w.name.split("/")[-1]: q for w, q, v in _weight_quantizers(source, tf)}
-            held = {w.name.split("/")[-1]: w for w in source.weights}  # kernel:0, bias:0, ... (+ quantizer vars)
-            layer.set_weights([quantized[key] if key in quantized else held[key].numpy()
-                               for key in (w.name.split("/")[-1] for w in layer.weights)])
-        elif source.get_weights() and layer.weights:
-            layer.set_weights(source.get_weights())
-    return twin, ["quantization-aware training: weights carried on their int8 grid; the learned activation "
-                  "ranges are not carried (Core ML calibrates activations by running the model, on macOS)"]
-
-
-def _plain_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A wrapped layer's config with QAT's activation stand-ins replaced by the activation they wrap."""
-    activation = config.get("activation")
-    if isinstance(activation, dict) and activation.get("class_name") == "QuantizeAwareActivation":
-        inner = activation.get("config", {}).get("activation")
-        if isinstance(inner, dict):
-            inner = "linear" if inner.get("class_name") == "NoOpActivation" else inner.get("config", {}).get("name", inner)
-        config = {**config, "activation": inner or "linear"}
-    return config
-
-
-def _weight_quantizers(wrapper: Any, tf: Any) -> list[tuple[Any, np.ndarray, Any]]:
-    """(weight variable, fake-quantized value, quantizer vars) for each quantized weight of a QuantizeWrapper."""
-    found = []
-    for weight, quantizer, quantizer_vars in getattr(wrapper, "_weight_vars", []):
-        value = quantizer(weight, training=False, weights=quantizer_vars)
-        found.append((weight, np.asarray(tf.convert_to_tensor(value)), quantizer_vars))
-    return found
-
-
 def layer_weights(model: Any, facts: list[dict[str, Any]]) -> list[LayerWeights]:
+    """Every layer with a kernel (nested models included), tf_keras or Keras 3, with its recipe facts
+    and the inference BatchNorm the converter folds into it."""
     by_name = {fact["layer"]: fact for fact in facts}
-    found = {}
-    for layer in model.layers:
+    found: dict[str, LayerWeights] = {}
+    layers = flat_layers(model)
+    for layer in layers:
         weights = kernels(layer)
         if not weights:
             continue
@@ -119,51 +67,92 @@ def layer_weights(model: Any, facts: list[dict[str, Any]]) -> list[LayerWeights]
         found[layer.name] = LayerWeights(name=layer.name, type=type(layer).__name__,
                                          kernel=np.asarray(weights[0].numpy()), clustered=bool(fact.get("clustered")),
                                          pruned=bool(fact.get("pruned")), quantized=bool(fact.get("quantized")))
-    for layer in model.layers:  # Core ML (like TFLite) folds an inference BatchNorm into the kernel before it
-        if type(layer).__name__ != "BatchNormalization" or not layer._inbound_nodes:
+    for layer in layers:  # Core ML (like TFLite) folds an inference BatchNorm into the kernel before it
+        if type(layer).__name__ != "BatchNormalization":
             continue
-        inbound = layer._inbound_nodes[0].inbound_layers
-        source = found.get(getattr(inbound, "name", None)) if not isinstance(inbound, list) else None
-        if source is None or source.type == "DepthwiseConv2D":
+        parents = inbound_layers(layer)
+        source = found.get(parents[0].name) if len(parents) == 1 else None
+        if source is None:
             continue
-        gamma = layer.gamma.numpy() if layer.scale else 1.0
-        scale = gamma / np.sqrt(layer.moving_variance.numpy() + layer.epsilon)
+        gamma = np.asarray(layer.gamma.numpy()) if getattr(layer, "scale", False) else 1.0
+        scale = gamma / np.sqrt(np.asarray(layer.moving_variance.numpy()) + layer.epsilon)
+        if np.ndim(scale) != 1 or source.kernel is None or source.kernel.shape[-1] * (
+                source.kernel.shape[-2] if source.type == "DepthwiseConv2D" else 1) != len(scale):
+            continue
         source.folded_into, source.fold_scale = layer.name, scale.astype(np.float32)
     return list(found.values())
 
 
+def flat_layers(model: Any) -> list[Any]:
+    """The model's layers, with the layers of nested models in place of the nested model."""
+    found = []
+    for layer in model.layers:
+        inner = getattr(layer, "layer", None)  # QAT / pruning wrappers are layers, not nested models
+        if hasattr(layer, "layers") and inner is None and type(layer).__name__ in ("Functional", "Sequential", "Model"):
+            found += flat_layers(layer)
+        else:
+            found.append(layer)
+    return found
+
+
+def inbound_layers(layer: Any) -> list[Any]:
+    """The layers feeding `layer`'s first call (tf_keras and Keras 3 keep this differently)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return []
+    node = nodes[0]
+    if hasattr(node, "inbound_layers"):  # tf_keras
+        inbound = node.inbound_layers
+        return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+    parents = getattr(node, "parent_nodes", None) or []  # Keras 3
+    return [parent.operation for parent in parents if getattr(parent, "operation", None) is not None]
+
+
 def op_layers(consumers: dict[str, tuple[str, str, np.ndarray]], layers: list[LayerWeights]) -> dict[str, str]:
-    """{Keras layer name: Core ML op consuming its (possibly BatchNorm-folded) kernel}."""
+    """{Keras layer name: Core ML op consuming its (possibly BatchNorm-folded) kernel}.
+
+    Matched by values first (a trained kernel is its own fingerprint; op names follow TensorFlow's
+    graph, which renames, fuses and prefixes them with the model's name), then by name."""
     from edgekit.converters.coreml import keras_layout, layer_of
 
-    names = [layer.name for layer in layers] + [layer.folded_into for layer in layers if layer.folded_into]
-    owner = {layer.folded_into: layer.name for layer in layers if layer.folded_into}
+    pairs = []
+    for layer in layers:
+        if layer.kernel is None:
+            continue
+        for op, kind, value in consumers.values():
+            for kernel in (layer.kernel, layer.effective):
+                expected = keras_layout(kernel, layer.type, kind, value.shape)
+                if expected is None or not value.size:
+                    continue
+                scale = float(np.max(np.abs(expected))) or 1.0
+                error = float(np.max(np.abs(expected - value.astype(np.float32)))) / scale
+                if error <= 0.1:
+                    pairs.append((error, layer.name, op))
     ops: dict[str, str] = {}
+    for _, name, op in sorted(pairs):
+        if name not in ops and op not in ops.values():
+            ops[name] = op
+    names = [layer.name for layer in layers if layer.name not in ops] + \
+        [layer.folded_into for layer in layers if layer.folded_into and layer.name not in ops]
+    owner = {layer.folded_into: layer.name for layer in layers if layer.folded_into}
     for op, _, _ in consumers.values():
+        if op in ops.values():
+            continue
         name = layer_of(op, names)
         if name is not None:
             ops.setdefault(owner.get(name, name), op)
-    # Some ops lose the layer's name in conversion (e.g. "conv_0"): match those by shape and values.
-    free = {op: (kind, value) for op, kind, value in consumers.values() if op not in ops.values()}
-    for layer in layers:
-        if layer.name in ops:
-            continue
-        best = None
-        for op, (kind, value) in free.items():
-            for kernel in (layer.kernel, layer.effective):
-                expected = keras_layout(kernel, layer.type, kind, value.shape)
-                if expected is not None:
-                    error = float(np.max(np.abs(expected - value.astype(np.float32)))) if value.size else 0.0
-                    if best is None or error < best[0]:
-                        best = (error, op)
-        if best is not None:
-            ops[layer.name] = best[1]
-            free.pop(best[1])
     return ops
 
 
-def check_package(path: Path, *, spec: Any, labels: Optional[list[str]], cfg: Any, layers: list[LayerWeights],
-                  plan: dict[str, dict[str, Any]], before: dict[str, np.ndarray], fp16: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def unmatched_ops(consumers: dict[str, tuple[str, str, np.ndarray]], ops: dict[str, str]) -> list[LayerWeights]:
+    """Weight ops no Keras layer was matched to (a SavedModel has no layers): post-training formats apply."""
+    used = set(ops.values())
+    return [LayerWeights(name=op, type=kind, kernel=None) for op, kind, _ in consumers.values() if op not in used]
+
+
+def check_package(path: Path, *, specs: list[Any], outputs: list[Any], classify: Optional[str],
+                  labels: Optional[list[str]], cfg: Any, layers: list[LayerWeights], plan: dict[str, dict[str, Any]],
+                  before: dict[str, np.ndarray], fp16: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Checks on the saved package, and the per-layer weight formats as stored."""
     from edgekit.converters import coreml
 
@@ -176,7 +165,7 @@ def check_package(path: Path, *, spec: Any, labels: Optional[list[str]], cfg: An
         return [_check("package reads back", False, f"{type(err).__name__}: {str(err)[:200]}")], {}
     checks.append(_check("package reads back", True, f"{path.name}: ML Program, spec version "
                          f"{model.get_spec().specificationVersion}"))
-    checks += _interface_checks(model, spec=spec, labels=labels, cfg=cfg)
+    checks += _interface_checks(model, specs=specs, outputs=outputs, classify=classify, labels=labels, cfg=cfg)
     stored = coreml.storage(model)
     values = coreml.dense_weights(model)
     ops = op_layers({op: (op, kind, value) for op, (kind, value) in values.items()}, layers)
@@ -185,12 +174,14 @@ def check_package(path: Path, *, spec: Any, labels: Optional[list[str]], cfg: An
         entry = plan.get(layer.name, {"format": "fp16" if fp16 else "fp32", "source": "none"})
         op = entry.get("op") or ops.get(layer.name)
         if op is None or op not in values:
-            checks.append(_check(f"weights of {layer.name}", False, "no Core ML op consumes this layer's kernel"))
+            if layer.name in plan or layer.clustered or layer.pruned:  # the recipe's structure had to land somewhere
+                checks.append(_check(f"weights of {layer.name}", False, "no Core ML op consumes this layer's kernel"))
             continue
         op_type, value = values[op]
         got = value.astype(np.float32)
-        expected, folded = _closest([(coreml.keras_layout(layer.kernel, layer.type, op_type, value.shape), False),
-                                     (coreml.keras_layout(layer.effective, layer.type, op_type, value.shape), True)], got)
+        expected, folded = _closest([] if layer.kernel is None else [
+            (coreml.keras_layout(layer.kernel, layer.type, op_type, value.shape), False),
+            (coreml.keras_layout(layer.effective, layer.type, op_type, value.shape), True)], got)
         found = stored.get(op, {})
         record = {
             "op": op, "planned": entry["format"] + ("+sparse" if entry.get("sparse") else ""),
@@ -238,8 +229,9 @@ def _unique_per_channel(value: np.ndarray) -> int:
     return int(max(len(np.unique(row)) for row in value.reshape(value.shape[0], -1)))
 
 
-def _interface_checks(model: Any, *, spec: Any, labels: Optional[list[str]], cfg: Any) -> list[dict[str, Any]]:
-    """Deployment target, the input's name/kind/shape, the outputs and the class labels, read from the spec."""
+def _interface_checks(model: Any, *, specs: list[Any], outputs: list[Any], classify: Optional[str],
+                      labels: Optional[list[str]], cfg: Any) -> list[dict[str, Any]]:
+    """Deployment target, each input's name/kind/shape, the outputs and the class labels, read from the spec."""
     from edgekit.converters import coreml
 
     model_spec = model.get_spec()
@@ -249,25 +241,28 @@ def _interface_checks(model: Any, *, spec: Any, labels: Optional[list[str]], cfg
     checks.append(_check("deployment target", got <= want,
                          f"spec version {got} runs on {cfg.minimum_deployment_target} (spec {want}) and later"))
     inputs = {item.name: item.type for item in model_spec.description.input}
-    kind = inputs[spec.name].WhichOneof("Type") if spec.name in inputs else None
-    if spec.image:
-        image = inputs[spec.name].imageType if kind == "imageType" else None
-        space = "RGB" if spec.rgb else "GRAYSCALE"
-        ok = image is not None and (image.height, image.width) == tuple(spec.shape[1:3]) and \
-            type(image).ColorSpace.Name(image.colorSpace) == space
-        detail = f"image {spec.name!r} {spec.shape[2]}x{spec.shape[1]} {space}, pixel * {spec.scale:.6g} + {spec.bias:.6g}"
-    else:
-        shape = list(inputs[spec.name].multiArrayType.shape) if kind == "multiArrayType" else None
-        ok = shape == list(spec.shape)
-        detail = f"tensor {spec.name!r} shape {list(spec.shape)} (found {shape})"
-    checks.append(_check("input", ok, detail if ok else f"expected {detail}; inputs are {sorted(inputs)}"))
-    outputs = [item.name for item in model_spec.description.output]
-    ok = cfg.output_name in outputs and (not labels or model_spec.description.predictedFeatureName in outputs)
-    checks.append(_check("outputs", ok, f"{', '.join(outputs)}"))
-    if labels:
-        found = _class_labels(model, coreml)
-        checks.append(_check("class labels", found == labels,
-                             f"{len(found or [])} labels" + ("" if found == labels else f" (expected {len(labels)})")))
+    for spec in specs:
+        kind = inputs[spec.name].WhichOneof("Type") if spec.name in inputs else None
+        if spec.image:
+            image = inputs[spec.name].imageType if kind == "imageType" else None
+            space = "RGB" if spec.rgb else "GRAYSCALE"
+            ok = image is not None and (image.height, image.width) == tuple(spec.shape[1:3]) and \
+                type(image).ColorSpace.Name(image.colorSpace) == space
+            detail = f"image {spec.name!r} {spec.shape[2]}x{spec.shape[1]} {space}, pixel * {spec.scale:.6g} + {spec.bias:.6g}"
+        else:
+            shape = list(inputs[spec.name].multiArrayType.shape) if kind == "multiArrayType" else None
+            ok = shape == list(spec.shape)
+            detail = f"tensor {spec.name!r} shape {list(spec.shape)} (found {shape})"
+        label = "input" if len(specs) == 1 else f"input {spec.name}"
+        checks.append(_check(label, ok, detail if ok else f"expected {detail}; inputs are {sorted(inputs)}"))
+    found = [item.name for item in model_spec.description.output]
+    wanted = [o.name for o in outputs] + (["classLabel"] if classify else [])
+    ok = sorted(found) == sorted(wanted) and (not classify or model_spec.description.predictedFeatureName in found)
+    checks.append(_check("outputs", ok, ", ".join(found) if ok else f"expected {', '.join(wanted)}; found {', '.join(found)}"))
+    if labels and classify:
+        stored = _class_labels(model, coreml)
+        checks.append(_check("class labels", stored == labels,
+                             f"{len(stored or [])} labels" + ("" if stored == labels else f" (expected {len(labels)})")))
     return checks
 
 

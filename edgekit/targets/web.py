@@ -1,35 +1,45 @@
 """Web target: a TF.js model and a `.tflite` for LiteRT.js, checked in Node, timed in Chromium.
 
 Layout of `<out>/web/` (what a web app downloads; documented in README):
-  tfjs/model.json + tfjs/group1-shard*.bin   TF.js graph (or layers) model
-  model.tflite                               for @litertjs/core (batch 1, float input and output)
-  samples.json                               a few eval images (raw pixels), labels, class names,
-                                             preprocessing and the Keras outputs for them
+  tfjs/model.json + tfjs/group1-shard*.bin   TF.js graph (or layers) model: inputs and outputs by the model's names
+  model.tflite                               for @litertjs/core (batch 1, float inputs and outputs, named signature)
+  samples.json                               a few eval samples (raw pixels for an image input, else the
+                                             values), labels, class names, preprocessing, the model's
+                                             inputs/outputs and the Keras outputs for them
+A QAT-trained model reaches this target as its float twin (weights on the int8 grid): TF.js and
+LiteRT.js float artifacts cannot carry fake-quantization, and parity compares with that twin.
 """
 from __future__ import annotations
 
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from edgekit import budgets, measure
 from edgekit.config import DatasetSection, WebTarget
 from edgekit.context import BuildContext
-from edgekit.validate import FAILED, PASSED, Parity, accuracy, parity_within
+from edgekit.labels import output_kind
+from edgekit.validate import FAILED, Parity, combine
 
-SAMPLES_SCHEMA = "edgekit.samples/v1"
+SAMPLES_SCHEMA = "edgekit.samples/v2"
+NODE_BATCH_ELEMENTS = 1 << 20  # about 4 MB of float inputs per TF.js batch in Node
 
 
 def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list[dict[str, Any]]:
     folder = ctx.stage / "web"
     folder.mkdir(exist_ok=True)
-    export_samples(ctx, cfg, dataset, folder / "samples.json")
-    artifacts = [_tfjs_artifact(ctx, cfg)]
+    model, reference = ctx.float_source()
+    export_samples(ctx, cfg, dataset, folder / "samples.json", reference=reference)
+    artifacts = [_tfjs_artifact(ctx, cfg, model, reference)]
     if cfg.litertjs:
-        artifacts.append(_tflite_artifact(ctx, cfg))
+        artifacts.append(_tflite_artifact(ctx, cfg, model, reference))
+    if ctx.quantization:
+        for artifact in artifacts:
+            artifact["notes"] = [f"{ctx.quantization} model: converted from its float twin (weights on the int8 grid, "
+                                 "float activations); parity compares with that twin"]
     if cfg.profile_browser:
         from edgekit.profile.web import profile_folder
 
@@ -41,135 +51,166 @@ def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list
     return artifacts
 
 
-def export_samples(ctx: BuildContext, cfg: WebTarget, dataset: DatasetSection, path: Path) -> None:
-    """The first `cfg.samples` eval images as raw pixels, with labels and the Keras outputs for them."""
-    n = min(cfg.samples, len(ctx.eval.y))
-    raw = np.rint((ctx.eval.x[:n] * dataset.std + dataset.mean) / dataset.scale)
+def export_samples(ctx: BuildContext, cfg: WebTarget, dataset: DatasetSection, path: Path, *,
+                   reference: list[np.ndarray]) -> None:
+    """The first `cfg.samples` eval samples with labels and the Keras outputs for them.
+
+    An input that holds whole 0-255 pixels after undoing the dataset's normalisation is written as
+    `pixels` (what the demo app draws and the benchmark page normalises); any other input as `values`."""
+    n = min(cfg.samples, len(ctx.eval))
     names = ctx.eval.class_names
+    inputs = ctx.model.inputs
+    pixel_inputs = {info.name: raw for info, x in zip(inputs, ctx.eval.inputs) if (raw := _as_pixels(x[:n], dataset)) is not None}
+    label = ctx.label_index
+    described_inputs = [{"name": info.name, "shape": [int(d) for d in x.shape[1:]], "dtype": str(x.dtype),
+                         "pixels": info.name in pixel_inputs} for info, x in zip(inputs, ctx.eval.inputs)]
+    described_outputs = [{"name": info.name, "shape": [int(d) for d in values.shape[1:]],
+                          "kind": output_kind(values, i == label)}
+                         for i, (info, values) in enumerate(zip(ctx.model.outputs, reference))]
+    samples = []
+    for i in range(n):
+        entry: dict[str, Any] = {}
+        if ctx.eval.y is not None:
+            y = int(ctx.eval.y[i])
+            entry.update(label=y, label_name=names[y] if y < len(names) else str(y))
+        if len(inputs) == 1 and inputs[0].name in pixel_inputs:
+            entry["pixels"] = [int(v) for v in pixel_inputs[inputs[0].name][i].ravel()]
+        else:
+            entry["inputs"] = {info.name: ([int(v) for v in pixel_inputs[info.name][i].ravel()] if info.name in pixel_inputs
+                                           else [float(f"{v:.7g}") for v in np.asarray(x[i], dtype=np.float64).ravel()])
+                               for info, x in zip(inputs, ctx.eval.inputs)}
+        entry["reference"] = _flat(reference[label if label is not None else 0][i])
+        entry["outputs"] = {info.name: _flat(values[i]) for info, values in zip(ctx.model.outputs, reference)}
+        samples.append(entry)
     payload = {
         "schema": SAMPLES_SCHEMA,
-        "input_shape": [int(d) for d in ctx.eval.x.shape[1:]],
+        "input_shape": described_inputs[0]["shape"],
+        "inputs": described_inputs,
+        "outputs": described_outputs,
+        "label_output": None if label is None else ctx.model.outputs[label].name,
         "preprocess": {"scale": dataset.scale, "mean": dataset.mean, "std": dataset.std,
                        "formula": "(pixel * scale - mean) / std"},
         "class_names": names,
-        "samples": [{"label": int(y), "label_name": names[int(y)] if int(y) < len(names) else str(int(y)),
-                     "pixels": [int(v) for v in raw[i].ravel()],
-                     "reference": [round(float(v), 7) for v in ctx.reference[i]]}
-                    for i, y in enumerate(ctx.eval.y[:n])],
+        "samples": samples,
     }
     path.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
 
 
-def _tfjs_artifact(ctx: BuildContext, cfg: WebTarget) -> dict[str, Any]:
+def _as_pixels(x: np.ndarray, dataset: DatasetSection) -> Optional[np.ndarray]:
+    if x.dtype.kind not in "f" or x.ndim != 4 or x.shape[-1] not in (1, 3):
+        return None
+    raw = (x.astype(np.float64) * dataset.std + dataset.mean) / dataset.scale
+    pixels = np.rint(raw)
+    if raw.size and (np.max(np.abs(raw - pixels)) > 1e-3 or pixels.min() < 0 or pixels.max() > 255):
+        return None
+    return pixels.astype(np.int64)
+
+
+def _flat(values: np.ndarray) -> list[float]:
+    return [round(float(v), 7) for v in np.asarray(values).ravel()]
+
+
+def _tfjs_artifact(ctx: BuildContext, cfg: WebTarget, model: Any, reference: list[np.ndarray]) -> dict[str, Any]:
     from edgekit.converters import tfjs
 
     relative = "web/tfjs/model.json"
     with ctx.progress.stage(f"web tfjs {cfg.model_format} model ({cfg.quantize}): converted"):
-        files = tfjs.convert(ctx.model, ctx.stage / "web" / "tfjs", quantize=cfg.quantize, nodes=cfg.quantize_nodes,
+        files = tfjs.convert(model, ctx.stage / "web" / "tfjs", quantize=cfg.quantize, nodes=cfg.quantize_nodes,
                              shard_size=cfg.shard_size, model_format=cfg.model_format)
     outputs = node_outputs(ctx, cfg, files[0])
-    first = cfg.node_backends[0]
     tolerance = _loosest(cfg)
-    checks = {backend: parity_within(ctx.reference, out, tolerance, samples=cfg.parity_samples)
-              for backend, out in outputs.items()}
-    acc = accuracy(outputs[first], ctx.eval.y[:len(outputs[first])])
+    checks: dict[str, Parity] = {}
+    for backend, out in outputs.items():
+        if isinstance(out, str):
+            checks[backend] = Parity(FAILED, None, None, 0, reason=f"TF.js {backend} backend cannot run the model: {out}")
+        else:
+            checks[backend] = ctx.parity(out, tolerance, samples=cfg.parity_samples, reference=reference)
+    measured = next(((name, out) for name, out in outputs.items() if not isinstance(out, str)), None)
     return {
         "target": "web", "format": "tfjs", "precision": cfg.quantize, "model_format": cfg.model_format,
         "path": relative,
-        **measure.download_sizes(files, params=ctx.model.params),
-        "accuracy": round(acc, 6),
-        "accuracy_drop": round(100 * (ctx.reference_accuracy - acc), 4),
-        "accuracy_runtime": f"tfjs {first} in Node on {len(outputs[first]):,} samples",
-        "parity": combine(checks),
+        **measure.download_sizes(files, params=model.params),
+        **ctx.accuracy_fields(None if measured is None else measured[1]),
+        **({"accuracy_runtime": f"tfjs {measured[0]} in Node on {len(measured[1][0]):,} samples"} if measured else {}),
+        "parity": {**combine(checks), "runtime": "tfjs in Node"},
         "latency": [],
         "shipped": True,
     }
 
 
-def node_outputs(ctx: BuildContext, cfg: WebTarget, model_json: Path) -> dict[str, np.ndarray]:
-    """Outputs of the TF.js model in Node per backend: the first on all eval data, the rest on parity_samples."""
+def node_outputs(ctx: BuildContext, cfg: WebTarget, model_json: Path) -> dict[str, Any]:
+    """Outputs of the TF.js model in Node per backend (the first on all eval data, the rest on
+    parity_samples): a list of arrays per output, or the error text when the backend cannot run it."""
     from edgekit import node
 
-    total = len(ctx.eval.y)
+    total = len(ctx.eval)
     backends = [{"name": name, "samples": total if i == 0 else min(cfg.parity_samples, total)}
                 for i, name in enumerate(cfg.node_backends)]
     label = ", ".join(f"{b['name']} ({b['samples']:,})" for b in backends)
+    per_sample = sum(int(np.prod(x.shape[1:])) for x in ctx.eval.inputs)
+    batch = int(max(1, min(256, NODE_BATCH_ELEMENTS // max(per_sample, 1))))
     with ctx.progress.stage(f"web tfjs: run in Node with @tensorflow/tfjs on {label}"), \
-            tempfile.TemporaryDirectory(prefix="edgekit-node-") as work:
-        x_path = Path(work) / "x.f32"
-        np.ascontiguousarray(ctx.eval.x, dtype=np.float32).tofile(x_path)
-        spec = {"model": str(model_json), "input": str(x_path), "shape": list(ctx.eval.x.shape), "batch": 256,
-                "backends": backends, "out_dir": work}
-        result = node.run_script("node_eval.mjs", spec, workdir=Path(work), timeout=120 + total * 0.05)
-        outputs = {}
+            tempfile.TemporaryDirectory(prefix="edgekit-node-") as work, \
+            ctx.progress.bar("tfjs in Node", sum(b["samples"] for b in backends)) as advance:
+        inputs = []
+        for index, (info, x) in enumerate(zip(ctx.model.inputs, ctx.eval.inputs)):
+            dtype = np.int32 if x.dtype.kind in "iu" else np.float32
+            file = Path(work) / f"x{index}.bin"
+            np.ascontiguousarray(x, dtype=dtype).tofile(file)
+            inputs.append({"name": info.name, "file": str(file), "shape": list(x.shape), "dtype": np.dtype(dtype).name})
+        spec = {"model": str(model_json), "count": total, "batch": batch, "inputs": inputs,
+                "outputs": ctx.model.output_names, "backends": backends, "out_dir": work}
+        done: dict[str, int] = {}
+
+        def on_progress(line: str) -> None:
+            name, count, _ = line.split()
+            advance(int(count) - done.get(name, 0))
+            done[name] = int(count)
+
+        result = node.run_script("node_eval.mjs", spec, workdir=Path(work), timeout=cfg.node_timeout_s,
+                                 stall=cfg.node_stall_s, on_progress=on_progress)
+        outputs: dict[str, Any] = {}
         for name, info in result["backends"].items():
-            flat = np.fromfile(info["outputs"], dtype=np.float32)
-            outputs[name] = flat.reshape(info["samples"], *info["output_shape"])
+            if "error" in info:
+                ctx.progress.say(f"[yellow]warning:[/] TF.js {name} backend in Node: {info['error']}")
+                outputs[name] = info["error"]
+                continue
+            outputs[name] = [np.fromfile(o["file"], dtype=np.float32).reshape(info["samples"], *o["shape"])
+                             for o in info["outputs"]]
     return outputs
 
 
-def combine(checks: dict[str, Parity]) -> dict[str, Any]:
-    """One parity for the artifact: failed if any backend failed; the worst error and agreement."""
-    failed = [name for name, c in checks.items() if c.status == FAILED]
-    errors = [c.max_abs_error for c in checks.values() if c.max_abs_error is not None]
-    agreements = [c.top1_agreement for c in checks.values() if c.top1_agreement is not None]
-    first = next(iter(checks.values()))
-    result = {
-        "status": FAILED if failed else PASSED,
-        "max_abs_error": max(errors) if errors else None,
-        "top1_agreement": min(agreements) if agreements else None,
-        "samples": first.samples,
-        "tolerance": first.tolerance,
-        "runtime": "tfjs in Node",
-        "backends": {name: c.to_dict() for name, c in checks.items()},
-    }
-    if failed:
-        result["reason"] = "; ".join(f"{name}: {checks[name].reason}" for name in failed)
-    return result
-
-
-def _tflite_artifact(ctx: BuildContext, cfg: WebTarget) -> dict[str, Any]:
+def _tflite_artifact(ctx: BuildContext, cfg: WebTarget, model: Any, reference: list[np.ndarray]) -> dict[str, Any]:
     from edgekit.converters import tflite
-    from edgekit.litert import TFLiteRunner
+    from edgekit.litert import run
     from edgekit.profile.host import profile_tflite
 
     relative = "web/model.tflite"
     precision = cfg.tflite_precision
+    names = {"input_names": model.input_names, "output_names": model.output_names}
     with ctx.progress.stage(f"web tflite {precision} (batch 1, for LiteRT.js): converted"):
-        data = tflite.convert(batch_one(ctx.model), precision, calibration=ctx.calibration)
+        data = tflite.convert(model, precision, calibration=ctx.calibration)
         (ctx.stage / relative).write_bytes(data)
-    with ctx.progress.stage(f"web tflite {precision}: validated on {len(ctx.eval.y):,} samples in LiteRT"):
-        outputs = TFLiteRunner(data, batch=64).predict(ctx.eval.x)
-    check = parity_within(ctx.reference, outputs, cfg.parity[precision], samples=cfg.parity_samples)
-    acc = accuracy(outputs, ctx.eval.y)
+    with ctx.progress.stage(f"web tflite {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
+        _, outputs = run(data, ctx.eval.inputs, **names)
+    check = ctx.parity(outputs, cfg.parity[precision], samples=cfg.parity_samples, reference=reference)
     with ctx.progress.stage(f"web tflite {precision}: native LiteRT reference timing on host ({cfg.runs} runs)"):
-        host = profile_tflite(data, ctx.eval.x, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs)
+        host = profile_tflite(data, ctx.eval.inputs, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs,
+                              input_names=model.input_names)
     paths = [ctx.stage / relative]
     return {
         "target": "web", "format": "tflite", "precision": precision, "path": relative,
-        **measure.download_sizes(paths, params=ctx.model.params),
-        "accuracy": round(acc, 6),
-        "accuracy_drop": round(100 * (ctx.reference_accuracy - acc), 4),
-        "accuracy_runtime": f"LiteRT (Python, same kernels as LiteRT.js) on {len(outputs):,} samples",
+        **measure.download_sizes(paths, params=model.params),
+        **ctx.accuracy_fields(outputs),
+        "accuracy_runtime": f"LiteRT (Python, same kernels as LiteRT.js) on {len(outputs[0]):,} samples",
         "parity": {**check.to_dict(), "runtime": "LiteRT"},
         "latency": [host],
         "shipped": True,
     }
 
 
-def batch_one(model: Any) -> Any:
-    """A twin of the Keras model with a fixed batch of 1: LiteRT.js rejects a dynamic batch dimension."""
-    from edgekit.models import LoadedModel
-    from edgekit.tfenv import keras
-
-    k = keras()
-    inputs = k.Input(batch_shape=(1, *model.input_shape[1:]), name="image")
-    fixed = k.Model(inputs, model.keras_model(inputs), name="batch1")
-    return LoadedModel(path=model.path, format=model.format, params=model.params, input_shape=model.input_shape,
-                       output_shape=model.output_shape, keras_model=fixed, notes=model.notes)
-
-
 def _loosest(cfg: WebTarget) -> Any:
     """The parity tolerance of the coarsest weight dtype in use (quantize, or any quantize_nodes dtype)."""
     used = [cfg.quantize, *cfg.quantize_nodes]
-    return max((cfg.parity[d] for d in used if d in cfg.parity), key=lambda t: t.max_abs_error)
+    return max((cfg.parity[d] for d in used if d in cfg.parity), key=lambda t: t.max_relative_error or 0.0)
+

@@ -1,7 +1,10 @@
 // Runs one runtime/backend on one model inside the page and leaves the result in
 // window.__edgekit (read by browser_bench.mjs). Query parameters:
 //   runtime=tfjs|litertjs  backend=wasm|webgl|cpu|webgpu  model=URL  format=graph|layers  samples=URL
-//   shape=28,28,1  warmup=N  runs=N  threads=N
+//   inputs=[{"name","shape","dtype"}] (JSON, shapes without the batch)  outputs=["name", ...] (JSON)
+//   warmup=N  runs=N  threads=N  max_seconds=S (stop the timed runs after S seconds, at least 3 runs)
+// Inputs are fed by name and outputs read by name (TF.js graph models carry structured output
+// names; LiteRT.js takes and returns records keyed by the .tflite signature's names).
 // Time to first inference is measured from navigation start: HTML, runtime scripts, wasm,
 // model download, compilation and the first run on a zero input.
 const q = new URLSearchParams(location.search);
@@ -10,9 +13,11 @@ const backend = q.get('backend');
 const modelUrl = q.get('model');
 const layers = q.get('format') === 'layers';
 const samplesUrl = q.get('samples');
-const shape = [1, ...q.get('shape').split(',').map(Number)];
+const inputSpecs = JSON.parse(q.get('inputs'));
+const outputNames = JSON.parse(q.get('outputs'));
 const warmup = Number(q.get('warmup') || 10);
 const runs = Number(q.get('runs') || 100);
+const maxSeconds = Number(q.get('max_seconds') || 30);
 const threads = Number(q.get('threads') || 1);
 const NM = '/node_modules';
 
@@ -95,11 +100,14 @@ async function tfjsRunner() {
   // The format comes from the report: fetching model.json to find out would download it twice.
   const model = layers ? await tf.loadLayersModel(modelUrl) : await tf.loadGraphModel(modelUrl);
   const loadMs = performance.now() - loadStart;
-  const run = async (data) => {
-    const x = tf.tensor(data, shape, 'float32');
-    const y = model.predict(x);
-    const out = await y.data();
-    tf.dispose([x, y]);
+  const run = async (feed) => {
+    const named = {};
+    const xs = inputSpecs.map((s) => (named[s.name] = tf.tensor(feed[s.name], [1, ...s.shape], s.dtype === 'int32' ? 'int32' : 'float32')));
+    const y = model.predict(layers ? (xs.length === 1 ? xs[0] : xs) : named);
+    const list = y instanceof tf.Tensor ? [y] : Array.isArray(y) ? y : outputNames.map((n) => y[n]);
+    const out = {};
+    for (const [i, name] of outputNames.entries()) out[name] = await list[i].data();
+    tf.dispose([...xs, ...(y instanceof tf.Tensor ? [y] : Array.isArray(y) ? y : Object.values(y))]);
     return out;
   };
   const usedThreads = backend === 'wasm' ? tf.wasm.getThreadsCount() : undefined;
@@ -113,61 +121,87 @@ async function litertRunner() {
   const options = backend === 'wasm' ? { accelerator: 'wasm', cpuOptions: { numThreads: threads } } : { accelerator: 'webgpu' };
   const model = await litert.loadAndCompile(modelUrl, options);
   const loadMs = performance.now() - loadStart;
-  const run = async (data) => {
-    const input = new litert.Tensor(data, shape);
-    const outputs = await model.run(input);
-    input.delete();
-    const first = outputs[0].accelerator === 'wasm' ? outputs[0] : await outputs[0].moveTo('wasm');
-    const out = first.toTypedArray().slice();
-    first.delete();
-    for (const t of outputs) if (!t.deleted) t.delete();
+  const run = async (feed) => {
+    const named = {};
+    for (const s of inputSpecs) named[s.name] = new litert.Tensor(feed[s.name], [1, ...s.shape]);
+    const outputs = await model.run(named);
+    for (const t of Object.values(named)) t.delete();
+    const out = {};
+    for (const name of outputNames) {
+      const t = outputs[name];
+      if (!t) throw new Error(`the .tflite has no output named ${name} (it has ${Object.keys(outputs).join(', ')})`);
+      const local = t.accelerator === 'wasm' ? t : await t.moveTo('wasm');
+      out[name] = local.toTypedArray().slice();
+      if (local !== t && !local.deleted) local.delete();
+    }
+    for (const t of Object.values(outputs)) if (!t.deleted) t.delete();
     return out;
   };
   const note = backend === 'webgpu' && !model.isFullyAccelerated ? 'not fully accelerated: some ops ran on wasm' : undefined;
   return { run, loadMs, threads: backend === 'wasm' ? threads : undefined, note, version: '@litertjs/core' };
 }
 
-// The app's own preprocessing: raw pixels -> (pixel * scale - mean) / std.
-function inputs(data) {
+// Model inputs of each exported sample, by input name: pixel inputs get the app's own
+// preprocessing, (pixel * scale - mean) / std; other inputs are stored ready to feed.
+function feeds(data) {
   const { scale, mean, std } = data.preprocess;
-  return data.samples.map((s) => Float32Array.from(s.pixels, (p) => (p * scale - mean) / std));
+  const norm = (values) => Float32Array.from(values, (p) => (p * scale - mean) / std);
+  return data.samples.map((s) => {
+    const feed = {};
+    for (const spec of data.inputs) {
+      const values = s.pixels && data.inputs.length === 1 ? s.pixels : s.inputs[spec.name];
+      feed[spec.name] = spec.pixels ? norm(values) : (spec.dtype.startsWith('int') ? Int32Array.from(values) : Float32Array.from(values));
+    }
+    return feed;
+  });
 }
 
+// The runtime's outputs on the exported samples (judged in Python against the Keras outputs).
 async function check(run, data) {
-  const xs = inputs(data);
-  let maxErr = 0;
-  let agree = 0;
-  const argmax = (a) => a.reduce((best, v, i, arr) => (v > arr[best] ? i : best), 0);
-  for (const [index, s] of data.samples.entries()) {
-    const out = Array.from(await run(xs[index]));
-    s.reference.forEach((r, i) => { maxErr = Math.max(maxErr, Math.abs(r - out[i])); });
-    if (argmax(out) === argmax(s.reference)) agree += 1;
+  const outputs = [];
+  for (const feed of feeds(data)) {
+    const out = await run(feed);
+    const row = {};
+    for (const name of outputNames) row[name] = Array.from(out[name], (v) => (Number.isFinite(v) ? v : null));
+    outputs.push(row);
   }
-  return { samples: data.samples.length, max_abs_error: maxErr, top1_agreement: agree / data.samples.length };
+  return { samples: data.samples.length, outputs };
+}
+
+function zeros() {
+  const feed = {};
+  for (const s of inputSpecs) {
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    feed[s.name] = s.dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);
+  }
+  return feed;
 }
 
 async function main() {
   const problem = await gpuProblem();
   if (problem) return finish({ available: false, reason: problem });
   const runner = runtime === 'tfjs' ? await tfjsRunner() : await litertRunner();
-  const zeros = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const empty = zeros();
   const firstStart = performance.now();
-  await runner.run(zeros);
+  await runner.run(empty);
   const firstInference = performance.now();
   const bytes = transferred();
-  for (let i = 0; i < warmup; i += 1) await runner.run(zeros);
+  const warmStart = performance.now();
+  for (let i = 0; i < warmup && performance.now() - warmStart < maxSeconds * 500; i += 1) await runner.run(empty);
   const samples = await (await fetch(samplesUrl)).json();
   const parity = await check(runner.run, samples);
-  const input = inputs(samples)[0];
+  const input = feeds(samples)[0];
   const times = [];
+  const runsStart = performance.now();
   for (let i = 0; i < runs; i += 1) {
     const t = performance.now();
     await runner.run(input);
     times.push(performance.now() - t);
+    if (times.length >= 3 && performance.now() - runsStart > maxSeconds * 1000) break;
   }
   finish({
     available: true, ...stats(times), first_inference_ms: firstInference, first_run_ms: firstInference - firstStart,
-    load_ms: runner.loadMs, ...bytes, warmup, runs, threads: runner.threads, check: parity,
+    load_ms: runner.loadMs, ...bytes, warmup, runs: times.length, runs_requested: runs, threads: runner.threads, check: parity,
     runtime_version: runner.version, note: runner.note, cross_origin_isolated: self.crossOriginIsolated,
   });
 }

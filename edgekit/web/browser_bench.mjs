@@ -4,8 +4,8 @@
 //   node edgekit/web/browser_bench.mjs SPEC.json
 //
 // SPEC: {"chromium": "/usr/bin/chromium", "base_url": "http://127.0.0.1:PORT", "gpu": false,
-//        "timeout_ms": 120000, "cases": [{"runtime", "backend", "model", "format", "samples", "shape",
-//        "warmup", "runs", "threads"}]}
+//        "timeout_ms": 120000, "cases": [{"runtime", "backend", "model", "format", "samples", "inputs",
+//        "outputs", "warmup", "runs", "threads", "max_seconds"}]}
 // Prints one JSON line: {"browser": "Chromium <version> headless", "results": [page result + case]}
 // or {"error": "...", "environment": true} with exit code 1 when Chromium cannot start
 // ({"error": "..."} alone for anything else).
@@ -29,8 +29,8 @@ async function runCase(browser, spec, c) {
   page.on('pageerror', (e) => console.push(String(e.message || e)));
   const query = new URLSearchParams({
     runtime: c.runtime, backend: c.backend, model: c.model, format: c.format || 'graph', samples: c.samples,
-    shape: c.shape.join(','),
-    warmup: String(c.warmup), runs: String(c.runs), threads: String(c.threads),
+    inputs: JSON.stringify(c.inputs), outputs: JSON.stringify(c.outputs),
+    warmup: String(c.warmup), runs: String(c.runs), threads: String(c.threads), max_seconds: String(c.max_seconds),
   });
   try {
     await page.goto(`${spec.base_url}/bench/bench.html?${query}`, { waitUntil: 'load', timeout: spec.timeout_ms });

@@ -2,12 +2,19 @@
 //
 //   node edgekit/web/node_eval.mjs SPEC.json
 //
-// SPEC: {"model": "/abs/model.json", "input": "/abs/x.f32", "shape": [N, ...], "batch": 256,
+// SPEC: {"model": "/abs/model.json", "count": N, "batch": 64,
+//        "inputs": [{"name": "input_layer", "file": "/abs/x0.bin", "shape": [N, ...], "dtype": "float32"|"int32"}],
+//        "outputs": ["predictions", ...],
 //        "backends": [{"name": "wasm", "samples": N}, {"name": "cpu", "samples": 500}],
 //        "out_dir": "/abs/dir"}
-// Writes <out_dir>/<backend>.f32 (float32 outputs, row-major) and prints one JSON line on stdout:
-// {"tfjs": version, "backends": {"wasm": {"samples", "seconds", "outputs", "output_shape"}}}.
-// Errors: one JSON line {"error": "..."} on stdout and exit code 1.
+// Feeds the inputs by name, reads the outputs by name (graph models converted with structured
+// output names; layers models in order), writes <out_dir>/<backend>.<k>.f32 per output and prints
+// one JSON line on stdout:
+//   {"tfjs": version, "backends": {"wasm": {"samples", "seconds", "outputs": [{"file", "shape"}]}
+//                                  | {"error": "..."}}}
+// A backend that cannot run the model (a missing kernel, say) gets an error entry; the others run.
+// Progress goes to stderr as lines `progress <backend> <done> <total>`.
+// Errors that stop everything: one JSON line {"error": "..."} on stdout and exit code 1.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -41,44 +48,82 @@ function loader(modelJsonPath) {
 
 async function loadModel(modelJsonPath) {
   const handler = loader(modelJsonPath);
-  if (handler.format === 'layers-model') return tf.loadLayersModel(handler);
-  return tf.loadGraphModel(handler);
+  if (handler.format === 'layers-model') return { model: await tf.loadLayersModel(handler), layers: true };
+  return { model: await tf.loadGraphModel(handler), layers: false };
+}
+
+function readInput(spec, count) {
+  const bytes = readFileSync(spec.file);
+  const Typed = spec.dtype === 'int32' ? Int32Array : Float32Array;
+  const values = new Typed(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const per = spec.shape.slice(1).reduce((a, b) => a * b, 1);
+  if (values.length !== spec.shape[0] * per) fail(`input ${spec.name} holds ${values.length} values, expected ${spec.shape[0]} x ${per}`);
+  if (spec.shape[0] < count) fail(`input ${spec.name} has ${spec.shape[0]} rows, fewer than ${count}`);
+  return { ...spec, values, per };
+}
+
+// The model's outputs, in the order of `names`.
+function pick(result, names, layers) {
+  if (result instanceof tf.Tensor) return [result];
+  if (Array.isArray(result)) return result;
+  const missing = names.filter((n) => !(n in result));
+  if (missing.length) throw new Error(`the model has no output named ${missing[0]} (it has ${Object.keys(result).join(', ')})`);
+  return names.map((n) => result[n]);
+}
+
+async function runBackend(entry, model, layers, inputs, spec) {
+  const count = Math.min(entry.samples, spec.count);
+  const chunks = spec.outputs.map(() => []);
+  const shapes = spec.outputs.map(() => null);
+  const start = performance.now();
+  for (let i = 0; i < count; i += spec.batch) {
+    const rows = Math.min(spec.batch, count - i);
+    const feed = {};
+    const tensors = inputs.map((input) => {
+      const t = tf.tensor(input.values.subarray(i * input.per, (i + rows) * input.per), [rows, ...input.shape.slice(1)],
+        input.dtype === 'int32' ? 'int32' : 'float32');
+      feed[input.name] = t;
+      return t;
+    });
+    const arg = layers ? (tensors.length === 1 ? tensors[0] : tensors) : feed;
+    const result = model.predict(arg);
+    const outs = pick(result, spec.outputs, layers);
+    for (const [k, out] of outs.entries()) {
+      shapes[k] = out.shape.slice(1);
+      chunks[k].push(await out.data());
+    }
+    tf.dispose([...tensors, ...outs]);
+    process.stderr.write(`progress ${entry.name} ${i + rows} ${count}\n`);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const files = chunks.map((parts, k) => {
+    const size = parts.reduce((a, c) => a + c.length, 0);
+    const flat = new Float32Array(size);
+    let offset = 0;
+    for (const c of parts) { flat.set(c, offset); offset += c.length; }
+    const file = path.join(spec.out_dir, `${entry.name}.${k}.f32`);
+    writeFileSync(file, Buffer.from(flat.buffer, flat.byteOffset, flat.byteLength));
+    return { file, shape: shapes[k] };
+  });
+  return { samples: count, seconds, outputs: files };
 }
 
 async function run(spec) {
-  const input = readFileSync(spec.input);
-  const all = new Float32Array(input.buffer, input.byteOffset, input.byteLength / 4);
-  const [n, ...inner] = spec.shape;
-  const per = inner.reduce((a, b) => a * b, 1);
-  if (all.length !== n * per) fail(`input holds ${all.length} floats, expected ${n} x ${per}`);
+  const inputs = spec.inputs.map((input) => readInput(input, spec.count));
   setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep);
   const result = { tfjs: tf.version.tfjs, backends: {} };
-  for (const { name, samples } of spec.backends) {
-    if (!(await tf.setBackend(name))) fail(`tfjs backend ${name} could not be initialised in Node`);
-    await tf.ready();
-    const model = await loadModel(spec.model);
-    const count = Math.min(samples, n);
-    const start = performance.now();
-    const chunks = [];
-    let outShape = null;
-    for (let i = 0; i < count; i += spec.batch) {
-      const rows = Math.min(spec.batch, count - i);
-      const x = tf.tensor(all.subarray(i * per, (i + rows) * per), [rows, ...inner], 'float32');
-      const y = model.predict(x);
-      const out = Array.isArray(y) ? y[0] : y;
-      outShape = out.shape.slice(1);
-      chunks.push(await out.data());
-      tf.dispose([x, y]);
+  for (const entry of spec.backends) {
+    let loaded = null;
+    try {
+      if (!(await tf.setBackend(entry.name))) throw new Error(`tfjs backend ${entry.name} could not be initialised in Node`);
+      await tf.ready();
+      loaded = await loadModel(spec.model);
+      result.backends[entry.name] = await runBackend(entry, loaded.model, loaded.layers, inputs, spec);
+    } catch (err) {
+      result.backends[entry.name] = { error: String((err && err.message) || err).split('\n')[0].slice(0, 400) };
+    } finally {
+      if (loaded) loaded.model.dispose();
     }
-    const seconds = (performance.now() - start) / 1000;
-    const size = chunks.reduce((a, c) => a + c.length, 0);
-    const flat = new Float32Array(size);
-    let offset = 0;
-    for (const c of chunks) { flat.set(c, offset); offset += c.length; }
-    const outPath = path.join(spec.out_dir, `${name}.f32`);
-    writeFileSync(outPath, Buffer.from(flat.buffer));
-    result.backends[name] = { samples: count, seconds, outputs: outPath, output_shape: outShape };
-    model.dispose();
   }
   process.stdout.write(JSON.stringify(result) + '\n');
 }
