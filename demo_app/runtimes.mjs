@@ -65,11 +65,12 @@ async function openTfjs(backend, url, io) {
   const manifest = await (await fetch(url)).json();
   const model = manifest.format === 'layers-model' ? await tf.loadLayersModel(url) : await tf.loadGraphModel(url);
   const layers = manifest.format === 'layers-model';
+  const node = layers ? null : (manifest.signature?.outputs?.[io.output]?.name ?? null);  // the scores' graph node
   const run = async (input) => {
     if (tf.getBackend() !== backend) await tf.setBackend(backend);  // one TF.js, several backends
     const x = tf.tensor(input, [1, ...io.shape], 'float32');
-    const y = model.predict(layers ? x : { [io.input]: x });
-    const out = await scores(y, io, model.outputNodes || []).data();
+    const y = layers ? model.predict(x) : (node ? model.execute({ [io.input]: x }, node) : model.predict({ [io.input]: x }));
+    const out = await scores(y, io, []).data();
     tf.dispose([x, ...(y instanceof tf.Tensor ? [y] : Object.values(y))]);
     return Float32Array.from(out);
   };

@@ -393,6 +393,14 @@ class Config(Strict):
                                  "(its quantization is learned for int8); use precisions = [\"int8\"]")
         return self
 
+    @model_validator(mode="after")
+    def _qat_web_precision(self) -> "Config":
+        web = self.targets.web
+        if self.has_step("qat") and web is not None and web.litertjs and web.tflite_precision != "dynamic":
+            raise ValueError(f"targets.web.tflite_precision = {web.tflite_precision!r} cannot be built from a QAT-trained "
+                             "model (it converts to int8 inside, float input/output); use tflite_precision = \"dynamic\"")
+        return self
+
     def has_step(self, name: str) -> bool:
         return any(step.step == name for step in self.recipe)
 

@@ -1,8 +1,10 @@
 """Model -> TensorFlow.js graph model (from the exported SavedModel), or a layers model (tf_keras only).
 
 The graph model is converted from the model's exported graph (`models/export.py`, free batch):
-its inputs carry the model's input names and its outputs come back as a map keyed by the model's
-output names (`structuredOutputKeys`). Uses the `tensorflowjs` converter of the pinned stack
+its signature (in model.json) names the inputs and outputs after the model; callers ask for the
+outputs by those names (`signature.outputs[name].name` is the graph node). TF.js' own
+`structuredOutputKeys` are not used: in 4.22 they pair sorted names with outputs in signature
+order, which swaps the outputs of a multi-output model. Uses the `tensorflowjs` converter of the pinned stack
 (4.22.0 with TF 2.19; it breaks on newer TensorFlow). `tensorflowjs` pulls in jax and TF decision
 forests, so it is imported here only, when a web build runs.
 
@@ -64,7 +66,7 @@ def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes
                 with tfjs_rewrites():  # what grappler fuses for oneDNN, back into ops TF.js runs
                     tf_saved_model_conversion_v2.convert_tf_saved_model(
                         str(model.saved_model(batch=None)), str(out_dir), quantization_dtype_map=mapping,
-                        weight_shard_size_bytes=shard_size, use_structured_outputs_names=True)
+                        weight_shard_size_bytes=shard_size)
     except ValueError as err:
         if "match the same node" in str(err) or "quantization" in str(err).lower():
             raise ConfigError(f"[targets.web] quantize_nodes rejected by the converter: {str(err).splitlines()[0][:200]}",

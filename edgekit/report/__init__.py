@@ -55,3 +55,16 @@ def load_report(path: Path) -> dict[str, Any]:
     if not isinstance(report.get("artifacts"), list):
         raise InputError(f"{path}: no artifacts list in the report")
     return report
+
+
+def parity_text(parity: dict[str, Any]) -> str:
+    """`passed (rel err 0.012, top-1 99.5 %)`: the numbers a parity judged, as far as they exist."""
+    status = parity.get("status", "not_verified")
+    parts = []
+    if parity.get("relative_error") is not None:
+        parts.append(f"rel err {parity['relative_error']:.2g}")
+    elif parity.get("max_abs_error") is not None:
+        parts.append(f"max err {parity['max_abs_error']:.2g}")
+    if parity.get("top1_agreement") is not None:
+        parts.append(f"top-1 {100 * parity['top1_agreement']:.1f} %")
+    return f"{status} ({', '.join(parts)})" if parts else status

@@ -7,6 +7,7 @@ from edgekit.budgets import best_by_place, describe, latency_text
 from edgekit.report import coreml as coreml_section
 from edgekit.report import delegates as delegate_section
 from edgekit.report import latency as latency_section
+from edgekit.report import parity_text
 from edgekit.report import web as web_section
 
 
@@ -33,11 +34,7 @@ def _budgets(artifact: dict[str, Any]) -> str:
 
 
 def _parity(artifact: dict[str, Any]) -> str:
-    parity = artifact.get("parity") or {}
-    status = parity.get("status", "not_verified")
-    if parity.get("max_abs_error") is None:
-        return status
-    return f"{status} (max err {parity['max_abs_error']:.2g}, top-1 {100 * parity['top1_agreement']:.1f} %)"
+    return parity_text(artifact.get("parity") or {})
 
 
 def _recipe(report: dict[str, Any]) -> list[str]:

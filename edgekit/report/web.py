@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgekit.report import parity_text
+
 
 def _ms(value: Any) -> str:
     return "—" if value is None else f"{value:,.3f}"
@@ -23,9 +25,7 @@ def section(report: dict[str, Any]) -> list[str]:
             lines.append(f"| `{artifact['path']}` | {name} | — | — | — | — | — | unavailable: {e.get('reason', '?')} |")
             continue
         check = e.get("check") or {}
-        error = "NaN" if check.get("max_abs_error") is None else f"{check['max_abs_error']:.2g}"
-        checked = (f"max err {error}, top-1 {100 * check['top1_agreement']:.0f} % on {check['samples']}"
-                   + (" — **failed**" if check.get("status") == "failed" else "") if check else "—")
+        checked = (f"{parity_text(check)} on {check.get('samples', 0)}" if check else "—")
         transferred = e.get("bytes_transferred")
         model_bytes = e.get("model_bytes_transferred")
         bytes_text = "—" if transferred is None else (

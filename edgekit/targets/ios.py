@@ -45,7 +45,7 @@ def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
             mlmodel, plan, notes, before, planned = compress(mlmodel, variant, layers, cfg)
             if cfg.activation_quantization:
                 mlmodel = _activations(mlmodel, ctx, specs)
-            _describe(mlmodel, variant, cfg)
+            _describe(mlmodel, variant, cfg, class_names=ctx.eval.class_names if ctx.label_index is not None else None)
             mlmodel.save(str(ctx.stage / relative))
         with ctx.progress.stage(f"ios {variant}: package read back and checked"):
             from edgekit.targets.ios_weights import check_package
@@ -144,7 +144,11 @@ def output_specs(ctx: BuildContext, cfg: IosTarget, model: Any, reference: list[
     classify, labels = None, None
     if cfg.class_labels and ctx.label_index is not None and ctx.eval.class_names:
         kind = output_kind(reference[ctx.label_index], True)
-        if kind == "probabilities":
+        if kind == "probabilities" and len(outputs) > 1:
+            notes.append(f"no classifier outputs: coremltools cannot attach them to a model with several outputs; "
+                         f"{outputs[ctx.label_index].name!r} holds the class probabilities and the package metadata "
+                         "lists the class labels (edgekit.class_labels)")
+        elif kind == "probabilities":
             classify, labels = outputs[ctx.label_index].name, list(ctx.eval.class_names)
             outputs[ctx.label_index].classifier = True
         else:
@@ -255,13 +259,17 @@ def _activations(model: Any, ctx: BuildContext, specs: list[Any]) -> Any:
     return coreml.quantize_activations(model, samples)
 
 
-def _describe(model: Any, variant: str, cfg: IosTarget) -> None:
+def _describe(model: Any, variant: str, cfg: IosTarget, *, class_names: Optional[list[str]]) -> None:
+    import json
+
     from edgekit import __version__
 
     model.short_description = f"edgekit {variant} build"
     model.version = __version__
     model.user_defined_metadata["edgekit.variant"] = variant
     model.user_defined_metadata["edgekit.compute_units"] = cfg.compute_units
+    if class_names:
+        model.user_defined_metadata["edgekit.class_labels"] = json.dumps(list(class_names))
 
 
 def package_sizes(path: Path, *, params: int) -> dict[str, Any]:

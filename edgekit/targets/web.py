@@ -6,8 +6,10 @@ Layout of `<out>/web/` (what a web app downloads; documented in README):
   samples.json                               a few eval samples (raw pixels for an image input, else the
                                              values), labels, class names, preprocessing, the model's
                                              inputs/outputs and the Keras outputs for them
-A QAT-trained model reaches this target as its float twin (weights on the int8 grid): TF.js and
-LiteRT.js float artifacts cannot carry fake-quantization, and parity compares with that twin.
+A QAT-trained model: the `.tflite` is converted from the QAT model itself (int8 inside, float
+input and output, the learned ranges kept) and compared with it; TF.js cannot carry
+fake-quantization, so the TF.js model comes from the float twin (weights on the int8 grid) and is
+compared with that twin.
 """
 from __future__ import annotations
 
@@ -35,11 +37,13 @@ def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list
     export_samples(ctx, cfg, dataset, folder / "samples.json", reference=reference)
     artifacts = [_tfjs_artifact(ctx, cfg, model, reference)]
     if cfg.litertjs:
-        artifacts.append(_tflite_artifact(ctx, cfg, model, reference))
+        artifacts.append(_tflite_artifact(ctx, cfg, ctx.model, ctx.reference))
     if ctx.quantization:
-        for artifact in artifacts:
-            artifact["notes"] = [f"{ctx.quantization} model: converted from its float twin (weights on the int8 grid, "
+        artifacts[0]["notes"] = [f"{ctx.quantization} model: TF.js takes its float twin (weights on the int8 grid, "
                                  "float activations); parity compares with that twin"]
+        if cfg.litertjs:
+            artifacts[1]["notes"] = [f"{ctx.quantization} model: int8 inside with the ranges it learned, float input "
+                                     "and output; parity compares with the QAT model"]
     if cfg.profile_browser:
         from edgekit.profile.web import profile_folder
 

@@ -100,14 +100,27 @@ async function tfjsRunner() {
   // The format comes from the report: fetching model.json to find out would download it twice.
   const model = layers ? await tf.loadLayersModel(modelUrl) : await tf.loadGraphModel(modelUrl);
   const loadMs = performance.now() - loadStart;
+  // graph models run the nodes the model.json signature names for each output, in our order
+  const signature = (!layers && model.modelSignature && model.modelSignature.outputs) || {};
+  const nodes = layers ? null : outputNames.map((n) => {
+    if (!signature[n]) throw new Error(`the model has no output named ${n} (it has ${Object.keys(signature).join(', ')})`);
+    return signature[n].name;
+  });
   const run = async (feed) => {
     const named = {};
     const xs = inputSpecs.map((s) => (named[s.name] = tf.tensor(feed[s.name], [1, ...s.shape], s.dtype === 'int32' ? 'int32' : 'float32')));
-    const y = model.predict(layers ? (xs.length === 1 ? xs[0] : xs) : named);
-    const list = y instanceof tf.Tensor ? [y] : Array.isArray(y) ? y : outputNames.map((n) => y[n]);
+    let y;
+    if (layers) y = model.predict(xs.length === 1 ? xs[0] : xs);
+    else {
+      try { y = model.execute(named, nodes); } catch (err) {
+        if (!/executeAsync/.test(String(err && err.message))) throw err;
+        y = await model.executeAsync(named, nodes);
+      }
+    }
+    const list = y instanceof tf.Tensor ? [y] : y;
     const out = {};
     for (const [i, name] of outputNames.entries()) out[name] = await list[i].data();
-    tf.dispose([...xs, ...(y instanceof tf.Tensor ? [y] : Array.isArray(y) ? y : Object.values(y))]);
+    tf.dispose([...xs, ...list]);
     return out;
   };
   const usedThreads = backend === 'wasm' ? tf.wasm.getThreadsCount() : undefined;

@@ -7,8 +7,8 @@
 //        "outputs": ["predictions", ...],
 //        "backends": [{"name": "wasm", "samples": N}, {"name": "cpu", "samples": 500}],
 //        "out_dir": "/abs/dir"}
-// Feeds the inputs by name, reads the outputs by name (graph models converted with structured
-// output names; layers models in order), writes <out_dir>/<backend>.<k>.f32 per output and prints
+// Feeds the inputs by name, reads the outputs by name (graph models: the graph nodes the model.json
+// signature names; layers models: in order), writes <out_dir>/<backend>.<k>.f32 per output and prints
 // one JSON line on stdout:
 //   {"tfjs": version, "backends": {"wasm": {"samples", "seconds", "outputs": [{"file", "shape"}]}
 //                                  | {"error": "..."}}}
@@ -62,13 +62,30 @@ function readInput(spec, count) {
   return { ...spec, values, per };
 }
 
-// The model's outputs, in the order of `names`.
-function pick(result, names, layers) {
-  if (result instanceof tf.Tensor) return [result];
-  if (Array.isArray(result)) return result;
-  const missing = names.filter((n) => !(n in result));
-  if (missing.length) throw new Error(`the model has no output named ${missing[0]} (it has ${Object.keys(result).join(', ')})`);
-  return names.map((n) => result[n]);
+// The graph nodes of the named outputs, from the model.json signature.
+function outputNodes(model, names) {
+  const outputs = (model.modelSignature && model.modelSignature.outputs) || {};
+  return names.map((n) => {
+    if (!outputs[n]) throw new Error(`the model has no output named ${n} (it has ${Object.keys(outputs).join(', ')})`);
+    return outputs[n].name;
+  });
+}
+
+// The model's outputs on `feed`, in the order of `names` (graph models run the named nodes).
+async function infer(model, layers, feed, tensors, names) {
+  if (layers) {
+    const result = model.predict(tensors.length === 1 ? tensors[0] : tensors);
+    return result instanceof tf.Tensor ? [result] : result;
+  }
+  const nodes = outputNodes(model, names);
+  let result;
+  try {
+    result = model.execute(feed, nodes);
+  } catch (err) {
+    if (!/executeAsync/.test(String(err && err.message))) throw err;
+    result = await model.executeAsync(feed, nodes);  // graphs with control flow
+  }
+  return result instanceof tf.Tensor ? [result] : result;
 }
 
 async function runBackend(entry, model, layers, inputs, spec) {
@@ -85,9 +102,7 @@ async function runBackend(entry, model, layers, inputs, spec) {
       feed[input.name] = t;
       return t;
     });
-    const arg = layers ? (tensors.length === 1 ? tensors[0] : tensors) : feed;
-    const result = model.predict(arg);
-    const outs = pick(result, spec.outputs, layers);
+    const outs = await infer(model, layers, feed, tensors, spec.outputs);
     for (const [k, out] of outs.entries()) {
       shapes[k] = out.shape.slice(1);
       chunks[k].push(await out.data());
