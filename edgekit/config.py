@@ -316,7 +316,7 @@ class WebTarget(Strict):
     @field_validator("parity")
     @classmethod
     def _parity_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        allowed = TFJS_QUANTIZE + ("fp32", "fp16", "dynamic")
+        allowed = TFJS_QUANTIZE + ("fp32", "fp16", "dynamic", "int8")
         for key in value:
             if key not in allowed:
                 raise ValueError(f"parity.{key}: use a quantize value or a tflite precision: {', '.join(allowed)}")

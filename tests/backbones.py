@@ -119,3 +119,92 @@ def config_text(model: Path, data: Path, name: str, *, precisions: tuple[str, ..
         [build]
         out = "{out}"
         """)
+
+
+FAST = {"precisions": ("fp32", "int8"), "ios_variants": ("fp16", "palettized")}
+
+
+def run_case(name: str, flavor: str, folder: Path, *, size: int = 64, fast: bool = False, epochs: int = 2,
+             train_images: int = 900, recipe: str = "") -> dict:
+    """Train and save one backbone, then `edgekit build --target all` through the CLI; one matrix row.
+
+    The row holds what the CLI said (exit code, its one-line error) and, from report.json, per
+    target whether it built, each artifact's parity, accuracy drop, bytes and gzip bytes (and the
+    recipe's coverage when `recipe` is given: TOML `[[recipe]]` steps)."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "data.npz"
+    if not data.exists():
+        write_data(data, size=size, train=train_images)
+    if flavor == "keras3":
+        from edgekit.tfenv import keras3 as loader
+    else:
+        from edgekit.tfenv import keras as loader
+    keras_module = loader()
+    started = time.perf_counter()
+    model = train(keras_module, backbone(keras_module, name, size=size), data, name, epochs=epochs)
+    path = save(model, folder, name, flavor)
+    trained = time.perf_counter() - started
+    options = dict(FAST if fast else {}, **({"precisions": ("int8",), "recipe": recipe} if recipe else {}))
+    (folder / "edgekit.toml").write_text(config_text(path, data, name, **options))
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "edgekit", "build", "--config", str(folder / "edgekit.toml"),
+                             "--target", "all", "--quiet"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    row = {"model": name, "keras": flavor, "input": size, "params": int(model.count_params()),
+           "train_seconds": round(trained, 1), "build_seconds": round(time.perf_counter() - started, 1),
+           "exit": result.returncode, "stderr": result.stderr.strip()}
+    report_path = folder / "out" / "report.json"
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        row["reference_accuracy"] = report["reference"]["accuracy"]
+        row["artifacts"] = [{"path": a["path"], "target": a["target"], "precision": a["precision"],
+                             "parity": a["parity"]["status"], "parity_reason": a["parity"].get("reason"),
+                             "relative_error": a["parity"].get("relative_error"),
+                             "confident_top1_agreement": a["parity"].get("confident_top1_agreement"),
+                             "accuracy_drop": a.get("accuracy_drop"), "bytes": a["bytes"], "gzip_bytes": a["gzip_bytes"],
+                             "checks_failed": [c["name"] for c in a.get("checks", []) if c["status"] == "failed"]}
+                            for a in report["artifacts"]]
+        if report.get("recipe"):
+            row["recipe"] = {"keras_accuracy": report["recipe"]["keras_accuracy"],
+                             "coverage": {step: _coverage_counts(entries)
+                                          for step, entries in report["recipe"]["coverage"].items()}}
+    return row
+
+
+def _coverage_counts(entries: list[dict]) -> dict:
+    """{status: count} plus the reasons layers were left as they are ({reason: [types]})."""
+    counts: dict = {}
+    reasons: dict = {}
+    for entry in entries:
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        if entry["status"] == "skipped":
+            reasons.setdefault(entry["reason"], set()).add(entry["type"])
+    return {**counts, "reasons": {reason: sorted(types) for reason, types in reasons.items()}}
+
+
+RECIPE = """
+[[recipe]]
+step = "prune"
+final_sparsity = 0.5
+epochs = 2
+learning_rate = 1e-4
+batch_size = 32
+
+[[recipe]]
+step = "cluster"
+clusters = 16
+epochs = 2
+learning_rate = 1e-5
+batch_size = 32
+
+[[recipe]]
+step = "qat"
+epochs = 2
+learning_rate = 1e-5
+batch_size = 32
+"""

@@ -190,10 +190,10 @@ def _tflite_artifact(ctx: BuildContext, cfg: WebTarget, model: Any, reference: l
     from edgekit.profile.host import profile_tflite
 
     relative = "web/model.tflite"
-    precision = cfg.tflite_precision
+    precision = "int8" if ctx.quantization else cfg.tflite_precision  # a QAT model converts to int8 inside
     names = {"input_names": model.input_names, "output_names": model.output_names}
     with ctx.progress.stage(f"web tflite {precision} (batch 1, for LiteRT.js): converted"):
-        data = tflite.convert(model, precision, calibration=ctx.calibration)
+        data = tflite.convert(model, cfg.tflite_precision, calibration=ctx.calibration)
         (ctx.stage / relative).write_bytes(data)
     with ctx.progress.stage(f"web tflite {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
         _, outputs = run(data, ctx.eval.inputs, **names)

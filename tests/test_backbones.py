@@ -1,0 +1,43 @@
+"""The model matrix: keras.applications backbones saved by Keras 3 and by tf_keras, trained a few
+steps on real data, through `edgekit build --target all` from the command line.
+
+Every run keeps one Keras 3 and one tf_keras backbone (MobileNetV3Small: `hard_silu` and its own
+Rescaling in Keras 3, TFOpLambda hard-swish in tf_keras). The full matrix (8 backbones x 2 Keras
+versions, about an hour on 2 cores) is marked `matrix` and left out of the default run:
+`pytest -m matrix`, or `benchmarks/backbones.py`, which also writes its table for BENCHMARKS.md.
+"""
+import pytest
+
+from tests.backbones import BACKBONES, run_case
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+CHANCE = 1 / 3
+
+
+def check_row(row: dict) -> None:
+    """Every target built and every artifact matches the Keras model, or the CLI said why in one line."""
+    if row["exit"] != 0:
+        lines = row["stderr"].splitlines()
+        assert row["exit"] in (2, 3, 4) and len(lines) == 1 and "Traceback" not in row["stderr"], row
+        return
+    assert row["reference_accuracy"] > CHANCE + 0.2, row  # the model learned something: outputs mean something
+    targets = {a["target"] for a in row["artifacts"]}
+    assert targets == {"android", "ios", "web"}, row
+    for artifact in row["artifacts"]:
+        assert artifact["parity"] in ("passed", "not_verified"), artifact
+        assert artifact["parity"] == "passed" or artifact["target"] == "ios", artifact
+        assert not artifact["checks_failed"], artifact
+
+
+@pytest.mark.parametrize("flavor", ["keras3", "tf_keras"])
+def test_mobilenetv3small_builds_every_target_from_the_command_line(tmp_path, flavor):
+    row = run_case("MobileNetV3Small", flavor, tmp_path, size=64, fast=True)
+    assert row["exit"] == 0, row["stderr"]
+    check_row(row)
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("flavor", ["keras3", "tf_keras"])
+@pytest.mark.parametrize("name", BACKBONES)
+def test_backbone_matrix_builds_every_target_or_says_why(tmp_path, name, flavor):
+    check_row(run_case(name, flavor, tmp_path, size=64))
