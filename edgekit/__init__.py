@@ -2,4 +2,4 @@
 
 Importing this package loads no TensorFlow; heavy modules are imported where they are used.
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
