@@ -14,7 +14,7 @@ export const RUNTIMES = [
 // What the runtimes need from samples.json: the input's name and shape, the labels output's name.
 export function modelIo(samples) {
   const input = samples.inputs[0];
-  return { input: input.name, shape: input.shape, output: samples.label_output };
+  return { input: input.name, shape: input.shape, output: samples.label_output, outputs: samples.outputs.map((o) => o.name) };
 }
 
 // The class scores among a model's outputs: a tensor, a list (in output order) or a map by name.
@@ -70,7 +70,7 @@ async function openTfjs(backend, url, io) {
     if (tf.getBackend() !== backend) await tf.setBackend(backend);  // one TF.js, several backends
     const x = tf.tensor(input, [1, ...io.shape], 'float32');
     const y = layers ? model.predict(x) : (node ? model.execute({ [io.input]: x }, node) : model.predict({ [io.input]: x }));
-    const out = await scores(y, io, []).data();
+    const out = await scores(y, io, io.outputs).data();
     tf.dispose([x, ...(y instanceof tf.Tensor ? [y] : Object.values(y))]);
     return Float32Array.from(out);
   };
@@ -90,7 +90,7 @@ async function openLitert(url, io) {
     const tensor = new litert.Tensor(input, [1, ...io.shape]);
     const outputs = await model.run({ [io.input]: tensor });
     tensor.delete();
-    const out = scores(outputs, io, []).toTypedArray().slice();
+    const out = scores(outputs, io, io.outputs).toTypedArray().slice();
     for (const t of Object.values(outputs)) if (!t.deleted) t.delete();
     return Float32Array.from(out);
   };

@@ -114,9 +114,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     from edgekit.progress import Reporter
     from edgekit.summary import print_summary
 
+    from edgekit.report import exit_code
+
     report = build(config, target=args.target, progress=Reporter(quiet=args.quiet))
     print_summary(report, out=config.build.out)
-    return EXIT_OK if report["passed"] else EXIT_BUDGET
+    return exit_code(report)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -45,7 +45,8 @@ class BuildContext:
         """`accuracy` (fraction) and `accuracy_drop` (pp below the original model) for the report."""
         acc = None if outputs is None else self.accuracy(outputs)
         if acc is None:
-            reason = "not measured" if outputs is None else "no class labels for this model's outputs"
+            reason = ("not measured" if self.label_index is not None and outputs is None
+                      else "no class labels for this model's outputs")
             return {"accuracy": None, "accuracy_drop": None, "accuracy_status": reason}
         drop = None if self.reference_accuracy is None else round(100 * (self.reference_accuracy - acc), 4)
         return {"accuracy": round(acc, 6), "accuracy_drop": drop}

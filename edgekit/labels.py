@@ -20,11 +20,12 @@ def check_inputs(model: Any, data: Any) -> Any:
     return model.with_input_shapes([tuple(x.shape[1:]) for x in data.inputs])
 
 
-def label_output(model: Any, data: Any, wanted: Optional[str]) -> Optional[int]:
+def label_output(model: Any, data: Any, wanted: Optional[str], reference: list[np.ndarray]) -> Optional[int]:
     """Index of the output the labels belong to; None when the data has no labels.
 
     `dataset.label_output` names it; otherwise the only output, or the only output with one value
-    per class. Labels that the chosen output cannot hold are an InputError."""
+    per class. Shapes are the reference outputs' (a signature may declare them unknown). Labels that
+    the chosen output cannot hold are an InputError."""
     if data.y is None:
         if wanted:
             raise ConfigError(f"dataset.label_output = {wanted!r} but the dataset has no labels (y_<split>)")
@@ -39,17 +40,17 @@ def label_output(model: Any, data: Any, wanted: Optional[str]) -> Optional[int]:
         index = 0
     else:
         classes = max(int(data.y.max()) + 1, len(data.class_names or []))
-        fits = [i for i, info in enumerate(model.outputs) if len(info.shape) == 2 and (info.shape[-1] or 0) >= classes]
+        fits = [i for i, values in enumerate(reference) if values.ndim == 2 and values.shape[-1] >= classes]
         if len(fits) != 1:
             raise ConfigError(f"the model has {len(names)} outputs ({', '.join(names)}) and the labels could belong to "
                               f"{'several' if fits else 'none'} of them",
                               hint="set dataset.label_output to the output that predicts the classes")
         index = fits[0]
-    info = model.outputs[index]
-    classes = info.shape[-1]
-    if len(info.shape) != 2 or classes is None or classes < 2:
-        raise InputError(f"output {info.name!r} has shape {_dims(info.shape)}: class labels need one value per class",
-                         hint="leave y_<split> out of the data for regression or embedding outputs")
+    info, values = model.outputs[index], reference[index]
+    classes = values.shape[-1] if values.ndim else 0
+    if values.ndim != 2 or classes < 2:
+        raise InputError(f"output {info.name!r} has shape {_dims((None, *values.shape[1:]))}: class labels need one "
+                         "value per class", hint="leave y_<split> out of the data for regression or embedding outputs")
     top = int(data.y.max()) if len(data.y) else 0
     if top >= classes or int(data.y.min()) < 0:
         raise InputError(f"labels go from {int(data.y.min())} to {top} but output {info.name!r} has {classes} classes",

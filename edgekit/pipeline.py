@@ -69,9 +69,9 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
         model = check_inputs(model, evaluation)
         calibration = load_split(data, data.calibration_split, limit=data.calibration_samples,
                                  seed=config.build.seed, inputs=model.inputs)
-    label_index = label_output(model, evaluation, data.label_output)
     with progress.stage(f"reference outputs on {len(evaluation):,} samples"):
         reference = model.predict(evaluation.inputs)
+    label_index = label_output(model, evaluation, data.label_output, reference)
     reference_accuracy = None if label_index is None else accuracy(reference[label_index], evaluation.y)
     progress.say(f"  reference accuracy {_percent(reference_accuracy)} ({model.params:,} parameters)")
     converted, recipe_report, facts, scheme = model, None, [], None
@@ -131,7 +131,7 @@ def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy:
                                     f"{len(model.inputs)} input(s), {len(model.outputs)} output(s)"
                                     + ("" if label_index is not None else " and no class labels"),
                                     hint="remove [[recipe]] to convert the model as it is")
-    source = recipe_model(model, progress=progress)
+    source = recipe_model(model, progress=progress, allow_unsafe=config.model.allow_unsafe)
     result = apply_recipe(source, config, progress=progress)
     converted = source.replaced(keras_model=result.keras_model, params=result.params, flavor="tf_keras")
     with progress.stage("compressed model evaluated"):

@@ -48,7 +48,7 @@ def run_search(config: Any, *, progress: Reporter) -> dict[str, Any]:
                                     hint="pass the teacher as a .keras or .h5 file")
     from edgekit.compress.run import recipe_model
 
-    teacher = recipe_model(teacher, progress=progress)
+    teacher = recipe_model(teacher, progress=progress, allow_unsafe=config.model.allow_unsafe)
     data = config.dataset
     train = load_split(data, data.train_split, limit=data.train_samples, seed=config.build.seed, inputs=teacher.inputs)
     if train.y is None:

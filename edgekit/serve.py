@@ -53,6 +53,14 @@ def check_build(out: Path) -> Path:
     if not (web / "samples.json").is_file() or not models:
         raise InputError(f"no web build in {out} (needs web/samples.json and web/tfjs/model.json or "
                          "web/model.tflite)", hint=BUILD_HINT)
+    from edgekit.targets.web import SAMPLES_SCHEMA
+    from edgekit.report import read_json
+
+    samples = read_json(web / "samples.json", what="samples.json", hint=BUILD_HINT)
+    schema = samples.get("schema") if isinstance(samples, dict) else None
+    if schema != SAMPLES_SCHEMA:
+        raise InputError(f"{web / 'samples.json'} was written by an older edgekit ({schema}; the app reads "
+                         f"{SAMPLES_SCHEMA})", hint=BUILD_HINT)
     return web
 
 

@@ -24,7 +24,7 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
         gated = a.get("budgets") or []
         failed = [b["name"] for b in gated if not b.get("passed")]
         table.add_row(
-            a["path"], f"{a['bytes']:,}", f"{a['gzip_bytes']:,}",
+            a["path"], _count(a.get("bytes")), _count(a.get("gzip_bytes")),
             "—" if a.get("accuracy") is None else f"{100 * a['accuracy']:.2f} %",
             "—" if a.get("accuracy_drop") is None else f"{0.0 - a['accuracy_drop']:+.2f} pp",
             " · ".join(latency_text(e) for e in latency) or "—",
@@ -50,6 +50,10 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
                 console.print(f"[red]check failed[/] for {a['path']}: {check['name']} ({check.get('detail', '')})")
     verdict = "[green]PASSED[/]" if report.get("passed") else "[red]FAILED[/]"
     console.print(f"{verdict} · report: {out / 'report.json'}")
+
+
+def _count(value: Any) -> str:
+    return "—" if value is None else f"{value:,}"
 
 
 def report_reason(report: dict[str, Any], path: str) -> str:

@@ -174,7 +174,8 @@ def combine(checks: dict[str, Parity]) -> dict[str, Any]:
         values = [getattr(c, key) for c in checks.values() if getattr(c, key) is not None]
         return pick(values) if values else None
 
-    result = {**first.to_dict(), "status": FAILED if failed else PASSED,
+    tolerance = next((c.tolerance for c in checks.values() if c.tolerance), None)
+    result = {**first.to_dict(), "status": FAILED if failed else PASSED, "tolerance": tolerance,
               "max_abs_error": worst("max_abs_error", max), "top1_agreement": worst("top1_agreement", min),
               "relative_error": worst("relative_error", max),
               "confident_top1_agreement": worst("confident_top1_agreement", min),

@@ -209,3 +209,85 @@ def test_model_without_labels_gets_parity_and_no_accuracy(tmp_path, keras_module
         assert artifact["accuracy"] is None and "no class labels" in artifact["accuracy_status"]
         assert artifact["parity"]["status"] == "passed" and artifact["parity"]["relative_error"] is not None
     assert report["passed"]
+
+
+def test_integer_id_input_builds_for_android_and_web_and_runs_in_the_browser(tmp_path, pixels):
+    """A Keras 3 model over integer ids (Embedding): the ids reach every runtime as integers."""
+    from edgekit.tfenv import keras3
+
+    k = keras3()
+    k.utils.set_random_seed(4)
+    x_train, y_train, x_test, y_test = pixels
+    ids = lambda images: (images.reshape(len(images), 49, 16).mean(-1) // 16).astype(np.int32)  # noqa: E731
+    model = k.Sequential([k.Input((49,), dtype="int32", name="tokens"), k.layers.Embedding(16, 8),
+                          k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=k.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(ids(x_train), y_train, epochs=4, batch_size=64, verbose=0)
+    model.save(tmp_path / "ids.keras")
+    np.savez(tmp_path / "data.npz", x_train=ids(x_train), y_train=y_train, x_test=ids(x_test), y_test=y_test)
+    cfg = config(tmp_path, tmp_path / "ids.keras", tmp_path / "data.npz")
+    report = build(cfg, target="android", progress=QUIET)
+    assert report["reference"]["inputs"][0]["dtype"] == "int32" and report["reference"]["accuracy"] > 0.4
+    assert report["passed"], [(a["path"], a["parity"].get("reason")) for a in report["artifacts"]]
+    cfg.targets.android = None
+    report = build(cfg, target="web", progress=QUIET)
+    samples = json.loads((cfg.build.out / "web/samples.json").read_text())
+    assert all(isinstance(v, int) for v in samples["samples"][0]["inputs"]["tokens"])
+    assert report["passed"], [(a["path"], a["parity"].get("reason"), a["latency"]) for a in report["artifacts"]]
+
+
+def test_savedmodel_with_a_fixed_batch_signature_builds(tmp_path, keras_module, pixels):
+    """A SavedModel whose signature insists on batch 1 (as many serving exports do)."""
+    from edgekit.tfenv import tensorflow
+
+    tf = tensorflow()
+    model = keras_module.models.Sequential([keras_module.layers.InputLayer(input_shape=(28, 28, 1)),
+                                            keras_module.layers.Conv2D(4, 3, strides=2, activation="relu"),
+                                            keras_module.layers.Flatten(),
+                                            keras_module.layers.Dense(10, activation="softmax")])
+    x_train, y_train, x_test, y_test = pixels
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x_train / 255.0, y_train, epochs=2, verbose=0)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32, name="pixels")])
+    def serve(pixels):
+        return {"scores": model(pixels, training=False)}
+
+    holder = tf.Module()
+    holder.model = model
+    tf.saved_model.save(holder, str(tmp_path / "exported"), signatures={"serving_default": serve})
+    np.savez(tmp_path / "data.npz", x_train=x_train, y_train=y_train, x_test=x_test[:50], y_test=y_test[:50])
+    cfg = config(tmp_path, tmp_path / "exported", tmp_path / "data.npz")
+    cfg.targets.ios = None
+    cfg.targets.web.profile_browser = False
+    report = build(cfg, target="all", progress=QUIET)
+    assert report["reference"]["inputs"][0]["shape"] == [1, 28, 28, 1]
+    assert report["passed"], [(a["path"], a["parity"].get("reason")) for a in report["artifacts"]]
+
+
+def test_a_model_tfjs_cannot_convert_fails_that_artifact_and_keeps_the_tflite(tmp_path, pixels):
+    """A grouped convolution TF.js has no kernel for: the TF.js artifact fails with the op named, the
+    .tflite for LiteRT.js is still built and checked, and the CLI exits 3 (unsupported model)."""
+    import subprocess
+    import sys
+
+    from edgekit.tfenv import keras3
+
+    k = keras3()
+    k.utils.set_random_seed(5)
+    x_train, y_train, x_test, y_test = pixels
+    model = k.Sequential([k.Input((28, 28, 1)), k.layers.Conv2D(4, 3, strides=2), k.layers.Conv2D(8, 3, groups=2),
+                          k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x_train / 255.0, y_train, epochs=2, verbose=0)
+    model.save(tmp_path / "grouped.keras")
+    np.savez(tmp_path / "data.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    cfg = config(tmp_path, tmp_path / "grouped.keras", tmp_path / "data.npz", targets="all")
+    result = subprocess.run([sys.executable, "-m", "edgekit", "build", "--config", str(tmp_path / "edgekit.toml"),
+                             "--target", "web", "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 3, result.stderr
+    report = json.loads((cfg.build.out / "report.json").read_text())
+    artifacts = {a["path"]: a for a in report["artifacts"]}
+    tfjs = artifacts["web/tfjs/model.json"]
+    assert tfjs["status"] == "failed" and "groups" in tfjs["error"]["reason"] and tfjs["error"]["exit_code"] == 3
+    assert artifacts["web/model.tflite"]["parity"]["status"] == "passed"

@@ -34,7 +34,7 @@ class Compressed:
     params: int = 0  # parameters of the compressed model (the student's after distillation)
 
 
-def recipe_model(model: LoadedModel, *, progress: Reporter) -> LoadedModel:
+def recipe_model(model: LoadedModel, *, progress: Reporter, allow_unsafe: bool = False) -> LoadedModel:
     """The model as tf_keras, which the recipe's steps (TFMOT) need: Keras 3 files are rebuilt."""
     if model.flavor == "tf_keras":
         return model
@@ -44,7 +44,7 @@ def recipe_model(model: LoadedModel, *, progress: Reporter) -> LoadedModel:
     from edgekit.models.keras3 import rebuild_keras3
 
     with progress.stage("Keras 3 model rebuilt as tf_keras for the recipe (outputs compared)"):
-        twin, record = rebuild_keras3(model.path)
+        twin, record = rebuild_keras3(model.path, allow_unsafe=allow_unsafe)
     note = (f"recipe: Keras {record['source_keras_version']} model rebuilt as tf_keras for TFMOT: max abs output "
             f"difference {record['max_abs_error']:.2e} on {record['samples']} random inputs")
     return model.replaced(keras_model=twin, flavor="tf_keras", rebuild=record, notes=model.notes + [note])

@@ -92,15 +92,14 @@ def convert(saved_model: Any, *, inputs: list[InputSpec], outputs: list[OutputSp
     ct = coremltools()
     tf = tensorflow()
     specs = [_input_type(ct, spec) for spec in inputs]
-    # TensorFlow flattens the signature's output dict in sorted key order: Identity, Identity_1, ...
-    graph_names = {key: "Identity" + (f"_{k}" if k else "") for k, key in enumerate(sorted(o.key for o in outputs))}
-    classifier = None
-    chosen = next((o for o in outputs if o.classifier), None)
-    if chosen is not None and class_labels:
-        classifier = ct.ClassifierConfig(class_labels, predicted_probabilities_output=graph_names[chosen.key])
     try:
         loaded = tf.saved_model.load(str(saved_model))
         function = loaded.signatures["serving_default"]
+        graph_names = output_nodes(tf, function)  # Core ML names its outputs after these graph nodes
+        classifier = None
+        chosen = next((o for o in outputs if o.classifier), None)
+        if chosen is not None and class_labels:
+            classifier = ct.ClassifierConfig(class_labels, predicted_probabilities_output=graph_names[chosen.key])
         with _quiet():
             model = ct.convert([function], source="tensorflow", convert_to="mlprogram",
                                minimum_deployment_target=getattr(ct.target, target),
@@ -113,6 +112,19 @@ def convert(saved_model: Any, *, inputs: list[InputSpec], outputs: list[OutputSp
                               hint="set EDGEKIT_DEBUG=1 for the converter's output") from None
     return _rename(ct, model, {graph_names[o.key]: o for o in outputs},
                    {spec.graph_name: spec.name for spec in inputs if spec.graph_name and spec.graph_name != spec.name})
+
+
+def output_nodes(tf: Any, function: Any) -> dict[str, str]:
+    """{signature output key: the graph node that computes it}, read from the function itself: its
+    flat outputs come in the order its structured outputs flatten in (a dict: sorted keys)."""
+    structured = function.structured_outputs
+    if not isinstance(structured, dict):
+        raise ConversionError("the exported signature's outputs are not a dict of named outputs")
+    keys = sorted(structured)
+    nodes = [tensor.name.split(":")[0] for tensor in function.outputs]
+    if len(keys) != len(nodes):
+        raise ConversionError(f"the exported signature has {len(keys)} named outputs but {len(nodes)} graph outputs")
+    return dict(zip(keys, nodes))
 
 
 @dataclass

@@ -38,6 +38,12 @@ class LoadedModel:
     _exports: dict = field(default_factory=dict, repr=False)
 
     @property
+    def fixed_batch(self) -> Optional[int]:
+        """The batch size a SavedModel's signature insists on (None: free, as Keras models have it)."""
+        batches = {info.shape[0] for info in self.inputs if info.shape}
+        return next(iter(batches)) if len(batches) == 1 and None not in batches else None
+
+    @property
     def input_names(self) -> list[str]:
         return [info.name for info in self.inputs]
 
@@ -51,14 +57,18 @@ class LoadedModel:
 
         xs = [xs] if isinstance(xs, np.ndarray) else list(xs)
         rows: list[list[np.ndarray]] = [[] for _ in self.outputs]
-        for start in range(0, len(xs[0]), batch_size):
-            batch = [x[start:start + batch_size] for x in xs]
+        step = self.fixed_batch or batch_size
+        for start in range(0, len(xs[0]), step):
+            batch = [x[start:start + step] for x in xs]
+            real = len(batch[0])
+            if real < step and self.fixed_batch:  # pad the last batch to the signature's size
+                batch = [np.concatenate([b, np.repeat(b[-1:], step - real, axis=0)]) for b in batch]
             if self.keras_model is not None:
                 result = keras_outputs(self, self.keras_model(keras_inputs(batch), training=False))
             else:
                 result = self._call_saved_model(batch)
             for store, value in zip(rows, result):
-                store.append(np.asarray(value, dtype=np.float32))
+                store.append(np.asarray(value, dtype=np.float32)[:real])
         return [np.concatenate(store) for store in rows]
 
     def _call_saved_model(self, batch: list[np.ndarray]) -> list[Any]:
@@ -77,6 +87,8 @@ class LoadedModel:
         """The exported graph (see `export.py`), written once per batch setting into a temp folder."""
         from edgekit.models.export import export_saved_model
 
+        if self.fixed_batch is not None and batch != self.fixed_batch:
+            batch = self.fixed_batch  # the signature allows no other batch size
         if batch not in self._exports:
             if "workdir" not in self._exports:
                 self._exports["workdir"] = tempfile.TemporaryDirectory(prefix="edgekit-export-")
@@ -96,7 +108,7 @@ class LoadedModel:
             if inner != info.inner:
                 notes.append(f"input {info.name!r} has free dimensions {list(info.inner)}: "
                              f"artifacts are built for the data's {list(inner)}")
-            fixed.append(dataclasses.replace(info, shape=(None, *inner)))
+            fixed.append(dataclasses.replace(info, shape=(info.shape[0] if info.shape else None, *inner)))
         return self if not notes else self.replaced(inputs=fixed, notes=self.notes + notes)
 
 
@@ -138,7 +150,7 @@ def _load_keras(path: Path, kind: str, *, allow_unsafe: bool) -> LoadedModel:
     except ValueError as err:
         raise InputError(f"{path.name}: {err}", hint="re-save the model with model.save('model.keras')") from None
     version = findings.keras_version or ""
-    if kind == "keras" and version.startswith("3"):
+    if version.startswith("3"):  # `.keras` or legacy `.h5` written by Keras 3: Keras 3 reads it
         return _load_keras3(path, findings, allow_unsafe=allow_unsafe)
     if findings.problems and not allow_unsafe:
         _refuse(path, findings.problems)
@@ -222,6 +234,8 @@ def _load_saved_model(path: Path, *, allow_unsafe: bool) -> LoadedModel:
 
 
 def _dims(shape: Any) -> tuple[Optional[int], ...]:
+    if shape.rank is None:  # unknown rank: known once the model has run (the reference outputs)
+        return (None,)
     return tuple(None if d is None else int(d) for d in shape.as_list())
 
 

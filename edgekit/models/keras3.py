@@ -136,7 +136,7 @@ def _read_archive(path: Path) -> tuple[dict, dict, bytes]:
 
 
 def _check_safety(config: dict, path: Path, allow_unsafe: bool) -> None:
-    """Run the shared scan; Keras 3 built-ins that tf_keras lacks are not unsafe, only unsupported."""
+    """The Keras 3 allowlist scan (the same as when loading), before anything is rebuilt."""
     problems = scan_config(_without_tensors(config), keras_builtins_unknown_to_tf_keras=True).problems
     if problems and not allow_unsafe:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""

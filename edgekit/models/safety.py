@@ -39,8 +39,18 @@ DANGEROUS_OPS = {
     "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "InitializeTableFromTextFile",
     "InitializeTableFromTextFileV2", "SaveDataset", "SaveDatasetV2", "SnapshotDataset", "SnapshotDatasetV2",
     "LoadDataset", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "FixedLengthRecordReader",
-    "TextLineReader", "WholeFileReader", "TFRecordReader",
+    "TextLineReader", "WholeFileReader", "TFRecordReader", "LoadAndRemapMatrix", "GenerateVocabRemapping",
+    "RecordInput", "ImportEvent", "Print",
 }
+# Whole op families that read or write files, log, or pull data from outside: refused by name part.
+DANGEROUS_FAMILIES = ("Reader", "Summary", "Dataset", "Debug", "File", "Sql", "LMDB", "PyFunc", "Iterator")
+
+
+HARMLESS = {"ShardedFilename"}  # every saver formats its shard names with it: string arithmetic, no file access
+
+
+def dangerous(op: str) -> bool:
+    return op in DANGEROUS_OPS or (op not in HARMLESS and any(part in op for part in DANGEROUS_FAMILIES))
 # Checkpoint I/O every SavedModel has in its saver graph; refused anywhere else (e.g. serving code).
 CHECKPOINT_OPS = {"Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "Restore", "RestoreV2", "RestoreSlice"}
 
@@ -90,6 +100,8 @@ def scan_h5(path: Path) -> tuple[dict[str, Any], Findings]:
 
 
 def _scan_file_config(config: Any, version: str | None) -> Findings:
+    if isinstance(config, dict):  # edgekit loads with compile=False: the compile settings are never deserialised
+        config = {key: value for key, value in config.items() if key != "compile_config"}
     keras3 = bool(version and version.startswith("3"))
     findings = scan_config(config, keras3=keras3)
     findings.keras_version = version
@@ -288,13 +300,13 @@ def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
         serving_nodes = [n for n in meta.graph_def.node if n.name not in saver_nodes]
         top = {n.op for n in meta.graph_def.node}
         ops.update(top)
-        risky += [f"{op} in the top-level graph" for op in sorted(top & DANGEROUS_OPS)]
+        risky += [f"{op} in the top-level graph" for op in sorted(top) if dangerous(op)]
         risky += [f"{n.op} in the top-level graph node {n.name}" for n in serving_nodes
                   if n.op in CHECKPOINT_OPS and not _feeds_only_saver(n, saver_nodes)]
         for name, function in library.items():
             kinds = {node.op for node in function.node_def}
             ops.update(kinds)
-            risky += [f"{op} in function {name}" for op in sorted(kinds & DANGEROUS_OPS)]
+            risky += [f"{op} in function {name}" for op in sorted(kinds) if dangerous(op)]
             if name not in saver:
                 risky += [f"{op} in function {name}" for op in sorted(kinds & CHECKPOINT_OPS)]
     return ops, risky

@@ -84,8 +84,7 @@ def serve(folder: Path, *, isolate: bool = False) -> Iterator[str]:
 
 
 def cases_for(artifacts: list[dict[str, Any]], cfg: Any, *, samples: dict[str, Any]) -> list[dict[str, Any]]:
-    inputs = [{"name": i["name"], "shape": i["shape"], "dtype": "int32" if i["dtype"].startswith(("int", "uint")) else "float32"}
-              for i in samples["inputs"]]
+    inputs = [{"name": i["name"], "shape": i["shape"], "dtype": i["dtype"]} for i in samples["inputs"]]
     outputs = [o["name"] for o in samples["outputs"]]
     cases = []
     for artifact in artifacts:
@@ -151,13 +150,14 @@ def _entry(page: dict[str, Any], *, browser: str, tolerance: dict[str, Any] | No
         entry[key] = int(page[key])
     if page.get("runs_requested") and int(page["runs_requested"]) != entry["runs"]:
         entry["runs_requested"] = int(page["runs_requested"])
-    entry["check"] = _check(page["check"], tolerance, samples)
+    entry["check"] = _check(page["check"], tolerance, samples, path=page.get("path", ""))
     cpu = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
     entry["note"] = "; ".join(filter(None, [NOTE.format(cpu=cpu), page.get("note")]))
     return entry
 
 
-def _check(check: dict[str, Any], tolerance: dict[str, Any] | None, samples: dict[str, Any]) -> dict[str, Any]:
+def _check(check: dict[str, Any], tolerance: dict[str, Any] | None, samples: dict[str, Any], *,
+           path: str = "") -> dict[str, Any]:
     """The page's outputs on the exported samples against the Keras outputs stored with them, judged
     like any parity with the artifact's tolerance (confident agreement needs more samples than a
     page checks, so on a handful of samples the relative error decides)."""
@@ -172,8 +172,11 @@ def _check(check: dict[str, Any], tolerance: dict[str, Any] | None, samples: dic
         return [np.asarray([[np.nan if v is None else v for v in get(row, name)] for row in rows], dtype=np.float64)
                 for name in names]
 
-    reference = [np.asarray([samples["samples"][i]["outputs"][name] for i in range(len(rows))], dtype=np.float64)
-                 for name in names]
+    def expected(i: int) -> dict[str, Any]:  # what the artifact's own Keras model gave for sample i
+        sample = samples["samples"][i]
+        return (sample.get("outputs_by_artifact") or {}).get(path) or sample["outputs"]
+
+    reference = [np.asarray([expected(i)[name] for i in range(len(rows))], dtype=np.float64) for name in names]
     got = arrays(lambda row, name: row[name])
     label = samples.get("label_output")
     # a handful of samples: one flip is 10 pp, so the accuracy loss is recorded, not judged

@@ -1,10 +1,13 @@
-"""The build report. `report.json` is the truth; Markdown (and later HTML) are views of it.
+"""The build report. `report.json` is the truth; Markdown and HTML are views of it.
 
-Schema `edgekit.report/v1` — names other tools rely on:
-  schema, passed, artifacts[] with target, format, precision, path, bytes, gzip_bytes, params,
-  accuracy, accuracy_drop, parity{status, max_abs_error, top1_agreement, samples},
-  latency[]{where, runtime, threads, p50_ms, p90_ms, runs}, budgets[]{name, limit, actual, unit, passed}.
-Accuracy is a fraction (0..1); accuracy_drop is in percentage points (reference minus artifact).
+Schema `edgekit.report/v1` — names other tools rely on (README, "The report", lists them all):
+  schema, passed, reference{..., inputs, outputs, label_output}, artifacts[] with target, format,
+  precision, path, bytes, gzip_bytes, params, accuracy, accuracy_drop, status/error (an artifact
+  that could not be built), parity{status, relative_error, confident_top1_agreement, accuracy_loss,
+  max_abs_error, top1_agreement, samples, tolerance, reason}, latency[]{where, runtime, threads,
+  p50_ms, p90_ms, runs}, budgets[]{name, limit, actual, unit, passed}.
+Accuracy is a fraction (0..1, None without labels); accuracy_drop is in percentage points
+(reference minus artifact).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ SCHEMA = "edgekit.report/v1"
 def gate_passed(artifacts: list[dict[str, Any]]) -> bool:
     """Every budget holds, no artifact's parity or package check failed (not_verified does not fail)."""
     for artifact in artifacts:
+        if artifact.get("status") == "failed":  # could not be built
+            return False
         if any(not b.get("passed") for b in artifact.get("budgets", [])):
             return False
         if (artifact.get("parity") or {}).get("status") == "failed":
@@ -28,6 +33,16 @@ def gate_passed(artifacts: list[dict[str, Any]]) -> bool:
         if any(check.get("status") == "failed" for check in artifact.get("checks") or []):
             return False
     return True
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    """0 when the gate passed; else the highest exit code among what could not be built (a target, an
+    artifact), or 1 when everything was built but a budget, parity or package check failed."""
+    if report.get("passed"):
+        return 0
+    codes = [(a.get("error") or {}).get("exit_code", 1) for a in report.get("artifacts", []) if a.get("status") == "failed"]
+    codes += [t.get("exit_code", 1) for t in (report.get("target_status") or {}).values() if t.get("status") == "failed"]
+    return max(codes, default=1)
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:

@@ -92,7 +92,7 @@ def size_accuracy_plot(report: dict[str, Any]) -> str:
     parts.append(_legend(TARGET_COLOURS, [a.get("target") for a in artifacts]))
     parts.append("</svg>")
     return "<figure>" + "".join(parts) + "<figcaption>Each point is an artifact (hover for its name). Hollow: "\
-        "accuracy not measured on this machine (Core ML needs macOS).</figcaption></figure>"
+        "accuracy not measured (Core ML needs macOS; a model without class labels has none).</figcaption></figure>"
 
 
 def latency_plot(report: dict[str, Any]) -> str:

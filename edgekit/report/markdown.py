@@ -33,6 +33,10 @@ def _budgets(artifact: dict[str, Any]) -> str:
     return "FAILED: " + ", ".join(failed) if failed else f"pass ({len(budgets)})"
 
 
+def _count(value: Any) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
 def _parity(artifact: dict[str, Any]) -> str:
     return parity_text(artifact.get("parity") or {})
 
@@ -79,7 +83,8 @@ def render(report: dict[str, Any]) -> str:
     ]
     for a in report.get("artifacts", []):
         lines.append(
-            f"| `{a['path']}` | {a['precision']} | {a['bytes']:,} | {a['gzip_bytes']:,} | {_pct(a.get('accuracy'))} | "
+            f"| `{a['path']}` | {a['precision']} | {_count(a.get('bytes'))} | {_count(a.get('gzip_bytes'))} | "
+            f"{_pct(a.get('accuracy'))} | "
             f"{_pp(0.0 - a['accuracy_drop'] if a.get('accuracy_drop') is not None else None)} | {_latency(a)} | "
             f"{_parity(a)} | {_budgets(a)} |"
         )

@@ -54,7 +54,7 @@ def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
                                             labels=labels, cfg=cfg, layers=planned, plan=plan, before=before, fp16=fp16)
         predicted = predict_on_mac(ctx.stage / relative, ctx, specs, outputs, classify, labels)
         if predicted is None:
-            check, accuracy_fields = not_verified(MACOS_ONLY), {"accuracy": None, "accuracy_drop": None}
+            check, accuracy_fields = not_verified(MACOS_ONLY), ctx.accuracy_fields(None)
         else:
             tolerance = {"max_relative_error": 0.02 if fp16 else 1e-3, "min_confident_agreement": 0.995 if fp16 else 0.999}
             check = ctx.parity(predicted, tolerance, samples=500, reference=reference)

@@ -23,8 +23,9 @@ import numpy as np
 from edgekit import budgets, measure
 from edgekit.config import DatasetSection, WebTarget
 from edgekit.context import BuildContext
+from edgekit.errors import ConversionError, UnsupportedModelError
 from edgekit.labels import output_kind
-from edgekit.validate import FAILED, Parity, combine
+from edgekit.validate import FAILED, Parity, combine, tolerance_dict
 
 SAMPLES_SCHEMA = "edgekit.samples/v2"
 NODE_BATCH_ELEMENTS = 1 << 20  # about 4 MB of float inputs per TF.js batch in Node
@@ -34,8 +35,14 @@ def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list
     folder = ctx.stage / "web"
     folder.mkdir(exist_ok=True)
     model, reference = ctx.float_source()
-    export_samples(ctx, cfg, dataset, folder / "samples.json", reference=reference)
-    artifacts = [_tfjs_artifact(ctx, cfg, model, reference)]
+    # each artifact's exported-sample outputs come from the Keras model it was converted from
+    own = {"web/model.tflite": ctx.reference} if ctx.quantization and cfg.litertjs else {}
+    export_samples(ctx, cfg, dataset, folder / "samples.json", reference=reference, by_artifact=own)
+    try:
+        artifacts = [_tfjs_artifact(ctx, cfg, model, reference)]
+    except (UnsupportedModelError, ConversionError) as err:  # the .tflite for LiteRT.js may still take the model
+        ctx.progress.say(f"[red]✗[/] web tfjs: {err.one_line()}")
+        artifacts = [failed_artifact("web", "tfjs", "web/tfjs/model.json", cfg.quantize, err)]
     if cfg.litertjs:
         artifacts.append(_tflite_artifact(ctx, cfg, ctx.model, ctx.reference))
     if ctx.quantization:
@@ -47,7 +54,8 @@ def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list
     if cfg.profile_browser:
         from edgekit.profile.web import profile_folder
 
-        for result in profile_folder(ctx.stage, artifacts, cfg, progress=ctx.progress):
+        built = [a for a in artifacts if a.get("status") != "failed"]
+        for result in profile_folder(ctx.stage, built, cfg, progress=ctx.progress):
             artifact = next(a for a in artifacts if a["path"] == result["path"])
             artifact["latency"] += result["latency"]
     for artifact in artifacts:
@@ -55,12 +63,23 @@ def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list
     return artifacts
 
 
+def failed_artifact(target: str, fmt: str, path: str, precision: str, err: Any) -> dict[str, Any]:
+    """An artifact that could not be built: recorded with the one-line reason and its exit code."""
+    reason = err.one_line() if hasattr(err, "one_line") else str(err)
+    return {"target": target, "format": fmt, "precision": precision, "path": path, "status": "failed",
+            "error": {"reason": reason, "exit_code": getattr(err, "exit_code", 5)},
+            "bytes": None, "gzip_bytes": None, "accuracy": None, "accuracy_drop": None,
+            "parity": {"status": "failed", "reason": f"not built: {reason}"}, "latency": [], "shipped": True}
+
+
 def export_samples(ctx: BuildContext, cfg: WebTarget, dataset: DatasetSection, path: Path, *,
-                   reference: list[np.ndarray]) -> None:
+                   reference: list[np.ndarray], by_artifact: Optional[dict[str, list[np.ndarray]]] = None) -> None:
     """The first `cfg.samples` eval samples with labels and the Keras outputs for them.
 
     An input that holds whole 0-255 pixels after undoing the dataset's normalisation is written as
-    `pixels` (what the demo app draws and the benchmark page normalises); any other input as `values`."""
+    `pixels` (what the demo app draws and the benchmark page normalises); any other input as its
+    values (integers stay integers). `outputs` are `reference`'s; an artifact converted from another
+    Keras model (a QAT model's .tflite) has that model's outputs in `outputs_by_artifact`."""
     n = min(cfg.samples, len(ctx.eval))
     names = ctx.eval.class_names
     inputs = ctx.model.inputs
@@ -80,11 +99,14 @@ def export_samples(ctx: BuildContext, cfg: WebTarget, dataset: DatasetSection, p
         if len(inputs) == 1 and inputs[0].name in pixel_inputs:
             entry["pixels"] = [int(v) for v in pixel_inputs[inputs[0].name][i].ravel()]
         else:
-            entry["inputs"] = {info.name: ([int(v) for v in pixel_inputs[info.name][i].ravel()] if info.name in pixel_inputs
-                                           else [float(f"{v:.7g}") for v in np.asarray(x[i], dtype=np.float64).ravel()])
+            entry["inputs"] = {info.name: _values(pixel_inputs[info.name][i] if info.name in pixel_inputs else x[i])
                                for info, x in zip(inputs, ctx.eval.inputs)}
         entry["reference"] = _flat(reference[label if label is not None else 0][i])
         entry["outputs"] = {info.name: _flat(values[i]) for info, values in zip(ctx.model.outputs, reference)}
+        if by_artifact:
+            entry["outputs_by_artifact"] = {artifact: {info.name: _flat(values[i])
+                                                       for info, values in zip(ctx.model.outputs, outputs)}
+                                            for artifact, outputs in by_artifact.items()}
         samples.append(entry)
     payload = {
         "schema": SAMPLES_SCHEMA,
@@ -114,6 +136,13 @@ def _flat(values: np.ndarray) -> list[float]:
     return [round(float(v), 7) for v in np.asarray(values).ravel()]
 
 
+def _values(values: np.ndarray) -> list:
+    """An input's values for JSON: integers exactly, floats to 7 significant digits."""
+    if values.dtype.kind in "biu":
+        return [int(v) for v in values.ravel()]
+    return [float(f"{v:.7g}") for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
 def _tfjs_artifact(ctx: BuildContext, cfg: WebTarget, model: Any, reference: list[np.ndarray]) -> dict[str, Any]:
     from edgekit.converters import tfjs
 
@@ -126,7 +155,8 @@ def _tfjs_artifact(ctx: BuildContext, cfg: WebTarget, model: Any, reference: lis
     checks: dict[str, Parity] = {}
     for backend, out in outputs.items():
         if isinstance(out, str):
-            checks[backend] = Parity(FAILED, None, None, 0, reason=f"TF.js {backend} backend cannot run the model: {out}")
+            checks[backend] = Parity(FAILED, None, None, 0, tolerance=tolerance_dict(tolerance),
+                                     reason=f"TF.js {backend} backend cannot run the model: {out}")
         else:
             checks[backend] = ctx.parity(out, tolerance, samples=cfg.parity_samples, reference=reference)
     measured = next(((name, out) for name, out in outputs.items() if not isinstance(out, str)), None)
@@ -152,17 +182,18 @@ def node_outputs(ctx: BuildContext, cfg: WebTarget, model_json: Path) -> dict[st
                 for i, name in enumerate(cfg.node_backends)]
     label = ", ".join(f"{b['name']} ({b['samples']:,})" for b in backends)
     per_sample = sum(int(np.prod(x.shape[1:])) for x in ctx.eval.inputs)
-    batch = int(max(1, min(256, NODE_BATCH_ELEMENTS // max(per_sample, 1))))
+    fixed = ctx.model.fixed_batch  # a SavedModel whose signature insists on a batch size
+    batch = fixed or int(max(1, min(256, NODE_BATCH_ELEMENTS // max(per_sample, 1))))
     with ctx.progress.stage(f"web tfjs: run in Node with @tensorflow/tfjs on {label}"), \
             tempfile.TemporaryDirectory(prefix="edgekit-node-") as work, \
             ctx.progress.bar("tfjs in Node", sum(b["samples"] for b in backends)) as advance:
         inputs = []
         for index, (info, x) in enumerate(zip(ctx.model.inputs, ctx.eval.inputs)):
-            dtype = np.int32 if x.dtype.kind in "iu" else np.float32
+            dtype = np.int32 if x.dtype.kind in "biu" else np.float32  # TF.js tensors: int32 or float32
             file = Path(work) / f"x{index}.bin"
             np.ascontiguousarray(x, dtype=dtype).tofile(file)
             inputs.append({"name": info.name, "file": str(file), "shape": list(x.shape), "dtype": np.dtype(dtype).name})
-        spec = {"model": str(model_json), "count": total, "batch": batch, "inputs": inputs,
+        spec = {"model": str(model_json), "count": total, "batch": batch, "pad": fixed is not None, "inputs": inputs,
                 "outputs": ctx.model.output_names, "backends": backends, "out_dir": work}
         done: dict[str, int] = {}
 

@@ -21,6 +21,11 @@ const maxSeconds = Number(q.get('max_seconds') || 30);
 const threads = Number(q.get('threads') || 1);
 const NM = '/node_modules';
 
+// Typed arrays per input dtype (the .tflite's own dtype for LiteRT.js; TF.js tensors are int32 or float32).
+const TYPED = { uint8: Uint8Array, int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: Int32Array, bool: Uint8Array };
+const typedFor = (dtype) => TYPED[dtype] || Float32Array;
+const tfjsDtype = (dtype) => (dtype in TYPED ? 'int32' : 'float32');
+
 function finish(result) {
   window.__edgekit = { runtime, backend, ...result };
   document.getElementById('status').textContent = JSON.stringify(window.__edgekit, null, 1);
@@ -108,7 +113,7 @@ async function tfjsRunner() {
   });
   const run = async (feed) => {
     const named = {};
-    const xs = inputSpecs.map((s) => (named[s.name] = tf.tensor(feed[s.name], [1, ...s.shape], s.dtype === 'int32' ? 'int32' : 'float32')));
+    const xs = inputSpecs.map((s) => (named[s.name] = tf.tensor(feed[s.name], [1, ...s.shape], tfjsDtype(s.dtype))));
     let y;
     if (layers) y = model.predict(xs.length === 1 ? xs[0] : xs);
     else {
@@ -163,7 +168,7 @@ function feeds(data) {
     const feed = {};
     for (const spec of data.inputs) {
       const values = s.pixels && data.inputs.length === 1 ? s.pixels : s.inputs[spec.name];
-      feed[spec.name] = spec.pixels ? norm(values) : (spec.dtype.startsWith('int') ? Int32Array.from(values) : Float32Array.from(values));
+      feed[spec.name] = spec.pixels ? norm(values) : typedFor(spec.dtype).from(values);
     }
     return feed;
   });
@@ -185,7 +190,7 @@ function zeros() {
   const feed = {};
   for (const s of inputSpecs) {
     const size = s.shape.reduce((a, b) => a * b, 1);
-    feed[s.name] = s.dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);
+    feed[s.name] = new (typedFor(s.dtype))(size);
   }
   return feed;
 }

@@ -2,7 +2,7 @@
 //
 //   node edgekit/web/node_eval.mjs SPEC.json
 //
-// SPEC: {"model": "/abs/model.json", "count": N, "batch": 64,
+// SPEC: {"model": "/abs/model.json", "count": N, "batch": 64, "pad": false (true: every batch must be full),
 //        "inputs": [{"name": "input_layer", "file": "/abs/x0.bin", "shape": [N, ...], "dtype": "float32"|"int32"}],
 //        "outputs": ["predictions", ...],
 //        "backends": [{"name": "wasm", "samples": N}, {"name": "cpu", "samples": 500}],
@@ -95,17 +95,25 @@ async function runBackend(entry, model, layers, inputs, spec) {
   const start = performance.now();
   for (let i = 0; i < count; i += spec.batch) {
     const rows = Math.min(spec.batch, count - i);
+    const size = spec.pad ? spec.batch : rows;  // a fixed-batch signature: pad with the last row, drop it after
     const feed = {};
     const tensors = inputs.map((input) => {
-      const t = tf.tensor(input.values.subarray(i * input.per, (i + rows) * input.per), [rows, ...input.shape.slice(1)],
-        input.dtype === 'int32' ? 'int32' : 'float32');
+      let values = input.values.subarray(i * input.per, (i + rows) * input.per);
+      if (size > rows) {
+        const padded = new values.constructor(size * input.per);
+        padded.set(values);
+        for (let r = rows; r < size; r += 1) padded.set(values.subarray((rows - 1) * input.per), r * input.per);
+        values = padded;
+      }
+      const t = tf.tensor(values, [size, ...input.shape.slice(1)], input.dtype === 'int32' ? 'int32' : 'float32');
       feed[input.name] = t;
       return t;
     });
     const outs = await infer(model, layers, feed, tensors, spec.outputs);
     for (const [k, out] of outs.entries()) {
       shapes[k] = out.shape.slice(1);
-      chunks[k].push(await out.data());
+      const data = await out.data();
+      chunks[k].push(size > rows ? data.subarray(0, rows * (data.length / size)) : data);
     }
     tf.dispose([...tensors, ...outs]);
     process.stderr.write(`progress ${entry.name} ${i + rows} ${count}\n`);
