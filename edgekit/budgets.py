@@ -30,6 +30,10 @@ def evaluate(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]
         results.append(entry)
     if budgets.max_accuracy_drop is not None:
         results.append(_entry("max_accuracy_drop", budgets.max_accuracy_drop, artifact.get("accuracy_drop"), "pp"))
+    if budgets.min_accuracy is not None:
+        accuracy = artifact.get("accuracy")
+        results.append(_entry("min_accuracy", budgets.min_accuracy, None if accuracy is None else 100 * accuracy, "%",
+                              at_least=True))
     results += _web(artifact, budgets)
     if budgets.min_delegated_fraction:
         results.append(_delegated(artifact, budgets.min_delegated_fraction))
@@ -124,13 +128,14 @@ def latency_text(entry: dict[str, Any]) -> str:
     return f"mean {entry['mean_ms']:.3f} ms {entry['where']}"
 
 
-def _entry(name: str, limit: float, actual: Optional[float], unit: str) -> dict[str, Any]:
+def _entry(name: str, limit: float, actual: Optional[float], unit: str, *, at_least: bool = False) -> dict[str, Any]:
+    """A budget result; `at_least` for floors (min_accuracy), otherwise a ceiling."""
     entry: dict[str, Any] = {"name": name, "limit": limit, "actual": actual, "unit": unit}
     if actual is None:
         entry["passed"] = False
         entry["note"] = "not measured"
     else:
-        entry["passed"] = bool(actual <= limit)
+        entry["passed"] = bool(actual >= limit) if at_least else bool(actual <= limit)
     return entry
 
 
@@ -150,6 +155,8 @@ def _human(value: Any, unit: str) -> str:
         return f"{value:.3f} ms"
     if unit == "pp":
         return f"{value:.2f} pp"
+    if unit == "%":
+        return f"{value:.2f} %"
     return f"{value} {unit}"
 
 

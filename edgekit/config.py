@@ -66,6 +66,9 @@ class Budgets(Strict):
     max_accuracy_drop: Optional[float] = Field(
         None, ge=0, json_schema_extra={"example": "max_accuracy_drop = 1.0  # percentage points"}
     )
+    min_accuracy: Optional[float] = Field(
+        None, ge=0, le=100, json_schema_extra={"example": 'min_accuracy = "92.5 %"  # percent, on the eval split'}
+    )
     max_download_brotli: Optional[int] = Field(
         None, json_schema_extra={"example": 'max_download_brotli = "300 KB"  # web: brotli of the model files'})
     max_browser_p50: Optional[float] = Field(
@@ -92,6 +95,17 @@ class Budgets(Strict):
     @classmethod
     def _size(cls, value: Any) -> Any:
         return None if value is None else parse_size(value)
+
+    @field_validator("min_accuracy", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().removesuffix("%").strip()
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a percentage; write e.g. \"92.5 %\" or 92.5") from None
+        return value
 
     @field_validator("max_latency_p50", "max_browser_p50", "max_first_inference", mode="before")
     @classmethod
@@ -367,6 +381,8 @@ class BuildSection(Strict):
     out: Path = Field(Path("build"), json_schema_extra={"example": 'out = "build"'})
     cache: Path = Field(Path(".edgekit-cache"), json_schema_extra={"example": 'cache = ".edgekit-cache"  # checkpoints'})
     seed: int = Field(0, json_schema_extra={"example": "seed = 0"})
+    sanity_checks: bool = Field(
+        True, json_schema_extra={"example": "sanity_checks = true  # false: build a model at chance accuracy anyway"})
 
 
 class Config(Strict):

@@ -17,11 +17,13 @@ from edgekit.context import BuildContext
 from edgekit.data import load_split
 from edgekit.errors import ConfigError, UnsupportedModelError
 from edgekit.labels import check_inputs, label_output, output_kind
+from edgekit.sanity import check_reference, raise_if_nonsense
 from edgekit.progress import Reporter
 from edgekit.report import SCHEMA, gate_passed, write_json
 from edgekit.report.html import render as render_html
 from edgekit.report.markdown import render
 from edgekit.staging import check_output_dir, staged_output
+from edgekit.targets import run
 from edgekit.validate import accuracy
 
 
@@ -54,10 +56,19 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     skipped = [n for n in targets.KNOWN if getattr(config.targets, n) is not None and n not in names]
     notes = [f"target {n} is configured but not built: edgekit {__version__} builds {', '.join(targets.AVAILABLE)} only"
              for n in skipped if target == "all"]
+    if target == "all":
+        notes += [f"target {n} skipped: the config has no [targets.{n}] section" for n in targets.KNOWN
+                  if getattr(config.targets, n) is None]
     for note in notes:
         progress.say(f"[yellow]note:[/] {note}")
     out = config.build.out
     check_output_dir(out)
+    unready = {name: err for name in names if (err := run.preflight(name, config)) is not None}
+    for name, err in unready.items():
+        progress.say(f"[red]✗ {name} cannot be built here:[/] {err.one_line()}")
+    if len(unready) == len(names):
+        raise next(iter(unready.values()))  # nothing could be built: say so before loading or training anything
+    from edgekit.compress.run import file_digest
     from edgekit.models import load_model
 
     with progress.stage(f"model loaded: {config.model.path.name}"):
@@ -74,24 +85,41 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     label_index = label_output(model, evaluation, data.label_output, reference)
     reference_accuracy = None if label_index is None else accuracy(reference[label_index], evaluation.y)
     progress.say(f"  reference accuracy {_percent(reference_accuracy)} ({model.params:,} parameters)")
+    verdict = check_reference(model, evaluation, reference, label_index, data)
+    sanity_notes = _sanity_notes(verdict, config, progress)
     converted, recipe_report, facts, scheme = model, None, [], None
     if config.recipe:
         converted, reference, recipe_report, facts, scheme = _run_recipe(model, config, evaluation, reference_accuracy,
                                                                          label_index, progress)
 
+    print_ = run.fingerprint(config, file_digest(config.model.path))
     with staged_output(out) as stage:
         ctx = BuildContext(model=converted, eval=evaluation, calibration=calibration.inputs, reference=reference,
                            reference_accuracy=reference_accuracy, stage=stage, progress=progress, facts=facts,
                            quantization=scheme, dataset=config.dataset, label_index=label_index)
-        artifacts: list[dict[str, Any]] = []
+        artifacts, status, kept_notes = run.keep_previous(out, stage, names, config, print_)
+        errors = dict(unready)
         for name in names:
-            artifacts += _build_target(name, ctx, config)
+            if name in unready:
+                status[name] = run.failed_status(unready[name])
+                continue
+            built, status[name], error = run.build_isolated(name, stage, lambda n=name: _build_target(n, ctx, config),
+                                                            progress)
+            artifacts += built
+            if error is not None:
+                errors[name] = error
+        if len(errors) == len(names) and not artifacts:
+            raise run.worst(list(errors.values()))  # nothing to show: no report, the previous build untouched
+        artifacts = run.in_order(artifacts)
+        present = [name for name in run.ORDER if name in status]
         report = {
             "schema": SCHEMA,
             "edgekit_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "passed": gate_passed(artifacts),
-            "targets": names,
+            "passed": gate_passed(artifacts) and all(s["status"] != "failed" for s in status.values()),
+            "targets": present,
+            "target_status": {name: status[name] for name in present},
+            "fingerprint": print_,
             "reference": {
                 "path": str(config.model.path), "format": model.format, "params": model.params,
                 "accuracy": None if reference_accuracy is None else round(reference_accuracy, 6),
@@ -101,13 +129,14 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
                 "outputs": [{**info.to_dict(), "kind": output_kind(values, i == label_index)}
                             for i, (info, values) in enumerate(zip(model.outputs, reference))],
                 "label_output": None if label_index is None else model.outputs[label_index].name,
+                **({"sanity": verdict.to_dict()} if verdict else {}),
                 "class_names": evaluation.class_names,
                 **({"rebuild": converted.rebuild} if converted.rebuild else {}),
             },
             "recipe": recipe_report,
             "artifacts": artifacts,
-            **({"web_recommendation": recommend_web(artifacts)} if "web" in names else {}),
-            "notes": list(converted.notes) + notes,
+            **({"web_recommendation": recommend_web(artifacts)} if "web" in present else {}),
+            "notes": list(converted.notes) + notes + sanity_notes + kept_notes,
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
         }
@@ -115,6 +144,21 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
         (stage / "report.md").write_text(render(report), encoding="utf-8")
         (stage / "report.html").write_text(render_html(report), encoding="utf-8")
     return report
+
+
+def _sanity_notes(verdict: Any, config: Config, progress: Reporter) -> list[str]:
+    """Stop on a reference model at chance (unless build.sanity_checks = false); note suspicious preprocessing."""
+    if verdict is None:
+        return []
+    if verdict.at_chance and config.build.sanity_checks:
+        raise_if_nonsense(verdict)
+    notes = [f"preprocessing: {reason}" for reason in verdict.reasons]
+    if verdict.at_chance:
+        notes.insert(0, f"reference accuracy {100 * verdict.accuracy:.1f} % is at chance ({100 * verdict.chance:.1f} %); "
+                        "built anyway because build.sanity_checks = false")
+    for note in notes:
+        progress.say(f"[yellow]warning:[/] {note}")
+    return notes
 
 
 def _percent(value: Any) -> str:

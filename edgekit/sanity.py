@@ -20,8 +20,9 @@ from edgekit.errors import InputError
 
 PREPROCESSING = ("Rescaling", "Normalization")
 PASS_THROUGH = ("InputLayer", "Resizing", "CenterCrop", "Activation")  # may precede the preprocessing
-CANDIDATES = [("scale = 1 (raw pixels)", 1.0, 0.0, 1.0), ("scale = 1/255", 1 / 255, 0.0, 1.0),
-              ("scale = 1/127.5, mean = 1 ([-1, 1])", 1 / 127.5, 1.0, 1.0)]
+CANDIDATES = [("scale = 1, mean = 0, std = 1 (raw pixels)", 1.0, 0.0, 1.0),
+              ("scale = 0.00392156862745098, mean = 0, std = 1 (pixels / 255)", 1 / 255, 0.0, 1.0),
+              ("scale = 0.00784313725490196, mean = 1, std = 1 (pixels to [-1, 1])", 1 / 127.5, 1.0, 1.0)]
 TRIAL_SAMPLES = 512
 
 
@@ -32,7 +33,7 @@ class Verdict:
     threshold: float
     classes: int
     reasons: list[str]
-    suggestion: Optional[str] = None
+    suggestion: Optional[tuple[str, str]] = None  # (the dataset setting, the accuracy it gives)
 
     @property
     def at_chance(self) -> bool:
@@ -42,7 +43,7 @@ class Verdict:
         return {"status": "failed" if self.at_chance else "passed", "accuracy": round(self.accuracy, 6),
                 "chance": round(self.chance, 6), "threshold": round(self.threshold, 6), "classes": self.classes,
                 **({"likely_causes": self.reasons} if self.reasons else {}),
-                **({"suggestion": self.suggestion} if self.suggestion else {})}
+                **({"suggestion": f"{self.suggestion[0]}: {self.suggestion[1]}"} if self.suggestion else {})}
 
 
 def chance_level(labels: np.ndarray, classes: int) -> tuple[float, float]:
@@ -72,21 +73,16 @@ def check_reference(model: Any, data: Any, reference: list[np.ndarray], label_in
     return verdict
 
 
-def raise_if_nonsense(verdict: Optional[Verdict], *, names: list[str]) -> None:
+def raise_if_nonsense(verdict: Optional[Verdict]) -> None:
     if verdict is None or not verdict.at_chance:
         return
-    causes = "; ".join(verdict.reasons + ([f"with {verdict.suggestion}"] if verdict.suggestion else []))
+    causes = "; ".join(verdict.reasons + ([f"with {verdict.suggestion[0]} it reaches {verdict.suggestion[1]}"]
+                                          if verdict.suggestion else []))
     raise InputError(f"reference accuracy {100 * verdict.accuracy:.1f} % is at chance for {verdict.classes} classes "
-                     f"(a blind guess gets {100 * verdict.chance:.1f} %; a model that sees its input should beat "
-                     f"{100 * verdict.threshold:.1f} %)" + (f": {causes}" if causes else ""),
-                     hint=_hint(verdict) or "check dataset.scale/mean/std, class_names and the labels against how the "
-                                            "model was trained (build.sanity_checks = false builds anyway)")
-
-
-def _hint(verdict: Verdict) -> Optional[str]:
-    if verdict.suggestion:
-        return f"set dataset {verdict.suggestion.split(' (')[0]} to feed the data the way the model was trained"
-    return None
+                     f"(a blind guess gets {100 * verdict.chance:.1f} %)" + (f": {causes}" if causes else ""),
+                     hint=(f"set dataset {verdict.suggestion[0]}" if verdict.suggestion else
+                           "check dataset.scale/mean/std, class_names and the labels against how the model was "
+                           "trained") + " (build.sanity_checks = false builds anyway)")
 
 
 def leading_preprocessing_problems(model: Any, data: Any, dataset: Any) -> list[str]:
@@ -98,9 +94,9 @@ def leading_preprocessing_problems(model: Any, data: Any, dataset: Any) -> list[
         fed = float(np.max(np.abs(inputs))) if inputs.size else 0.0
         what = _describe(layer)
         if span < 0.05 and fed > 0:
-            problems.append(f"the model {what} itself (layer {layer.name!r}) and the data arrive already scaled "
-                            f"(up to {fed:.3g}, dataset.scale = {dataset.scale:.3g}), so inside it values reach only "
-                            f"{span:.3g}: the input is scaled twice")
+            problems.append(f"the model {what} itself (layer {layer.name!r}) and dataset.scale = {dataset.scale:.3g} "
+                            f"scales the data too (up to {fed:.3g}), so the model sees values up to {span:.3g}: the "
+                            "input is scaled twice")
         elif span > 50:
             problems.append(f"after the model's own {type(layer).__name__} (layer {layer.name!r}) values reach "
                             f"{span:.3g}: the data are not scaled the way the model expects")
@@ -144,11 +140,14 @@ def _through(layer: Any, x: np.ndarray) -> np.ndarray:
 def _describe(layer: Any) -> str:
     config = layer.get_config()
     if type(layer).__name__ == "Rescaling":
-        return f"rescales its input (x {config.get('scale')} + {config.get('offset', 0)})"
+        scale, offset = config.get("scale"), config.get("offset", 0)
+        scale = f"{scale:.3g}" if isinstance(scale, (int, float)) else str(scale)
+        return f"rescales its input (× {scale}" + (f" + {offset:.3g})" if offset else ")")
     return "normalises its input (mean/variance)"
 
 
-def better_scaling(model: Any, data: Any, dataset: Any, label_index: int, threshold: float) -> Optional[str]:
+def better_scaling(model: Any, data: Any, dataset: Any, label_index: int,
+                   threshold: float) -> Optional[tuple[str, str]]:
     """A common pixel scaling that makes the model clearly better than chance on a few hundred samples."""
     if len(data.inputs) != 1 or data.inputs[0].dtype.kind != "f" or dataset.scale == 0:
         return None
@@ -162,4 +161,4 @@ def better_scaling(model: Any, data: Any, dataset: Any, label_index: int, thresh
         accuracy = float(np.mean(model.predict([x])[label_index].argmax(-1) == labels))
         if accuracy >= threshold and (best is None or accuracy > best[0]):
             best = (accuracy, label)
-    return None if best is None else f"{best[1]} (the model then reaches {100 * best[0]:.1f} %)"
+    return None if best is None else (best[1], f"{100 * best[0]:.1f} %")

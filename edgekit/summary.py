@@ -41,13 +41,20 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
             limit, actual = describe(budget)
             budget_table.add_row(artifact["path"], budget["name"], limit, actual + (f" ({budget['note']})" if budget.get("note") else ""))
         console.print(budget_table)
-    parity_failed = [a["path"] for a in report["artifacts"] if (a.get("parity") or {}).get("status") == "failed"]
+    parity_failed = [a["path"] for a in report["artifacts"]
+                     if (a.get("parity") or {}).get("status") == "failed" and a.get("status") != "failed"]
     for path in parity_failed:
         console.print(f"[red]parity failed[/] for {path}: {report_reason(report, path)}")
     for a in report["artifacts"]:
         for check in a.get("checks") or []:
             if check.get("status") == "failed":
                 console.print(f"[red]check failed[/] for {a['path']}: {check['name']} ({check.get('detail', '')})")
+    for name, status in (report.get("target_status") or {}).items():
+        if status.get("status") == "failed":
+            console.print(f"[red]target {name} failed[/] (exit {status.get('exit_code')}): {status.get('reason')}")
+    for a in report["artifacts"]:
+        if a.get("status") == "failed":
+            console.print(f"[red]not built[/]: {a['path']}: {(a.get('error') or {}).get('reason')}")
     verdict = "[green]PASSED[/]" if report.get("passed") else "[red]FAILED[/]"
     console.print(f"{verdict} · report: {out / 'report.json'}")
 

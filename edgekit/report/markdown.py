@@ -33,6 +33,25 @@ def _budgets(artifact: dict[str, Any]) -> str:
     return "FAILED: " + ", ".join(failed) if failed else f"pass ({len(budgets)})"
 
 
+def _targets(report: dict[str, Any]) -> list[str]:
+    """Targets that failed, or were kept from an earlier build, with why (silent when all were just built)."""
+    status = report.get("target_status") or {}
+    unusual = {name: s for name, s in status.items() if s.get("status") != "built" or s.get("kept_from")}
+    failed = [a for a in report.get("artifacts", []) if a.get("status") == "failed"]
+    if not unusual and not failed:
+        return []
+    lines = ["", "## Targets", "", "| target | status | why |", "|---|---|---|"]
+    for name, s in unusual.items():
+        if s.get("status") == "failed":
+            lines.append(f"| {name} | **failed** (exit {s.get('exit_code')}) | {s.get('reason', '')} |")
+        else:
+            lines.append(f"| {name} | kept | built {s.get('kept_from')} from the same model and settings |")
+    for a in failed:
+        lines.append(f"| `{a['path']}` | **not built** (exit {(a.get('error') or {}).get('exit_code')}) | "
+                     f"{(a.get('error') or {}).get('reason', '')} |")
+    return lines
+
+
 def _count(value: Any) -> str:
     return "—" if value is None else f"{value:,}"
 
@@ -88,6 +107,7 @@ def render(report: dict[str, Any]) -> str:
             f"{_pp(0.0 - a['accuracy_drop'] if a.get('accuracy_drop') is not None else None)} | {_latency(a)} | "
             f"{_parity(a)} | {_budgets(a)} |"
         )
+    lines += _targets(report)
     lines += _recipe(report)
     lines += web_section.section(report)
     gated = [(a, b) for a in report.get("artifacts", []) for b in a.get("budgets", [])]

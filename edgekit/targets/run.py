@@ -1,0 +1,127 @@
+"""One target's failure is recorded, not fatal; a build of some targets keeps the others' artifacts.
+
+- `preflight` finds a target's missing tools (Node, Chromium, coremltools, LiteRT) before the model
+  is loaded or anything trains.
+- `build_isolated` runs one target's build: on an error its half-written folder is removed and the
+  failure (one-line reason, exit code) is recorded; the other targets go on.
+- `keep_previous` carries the artifacts and report entries of targets this build does not rebuild
+  from the build already in `--out` — only when that build came from the same model file, data
+  settings, recipe and seed (its `fingerprint`); otherwise they are dropped with a note.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from edgekit.errors import ConversionError, EdgekitError, EnvironmentProblem
+
+ORDER = ("android", "ios", "web")
+PACKAGES = {"android": ("ai_edge_litert", "ai-edge-litert"), "ios": ("coremltools", "coremltools"),
+            "web": ("tensorflowjs", "tensorflowjs")}
+
+
+def preflight(name: str, config: Any) -> Optional[EdgekitError]:
+    """The environment problem that would stop target `name`, found before any heavy work (or None)."""
+    try:
+        if name == "web":
+            from edgekit import node
+
+            node.node_binary()
+            node.node_modules()
+            if config.targets.web.profile_browser:
+                node.chromium_binary()
+        module, package = PACKAGES[name]
+        if importlib.util.find_spec(module) is None:
+            raise EnvironmentProblem(f"the {name} target needs the Python package {package}, which is not installed",
+                                     hint="run `make install` (bash scripts/install.sh)")
+    except EdgekitError as err:
+        return err
+    return None
+
+
+def build_isolated(name: str, stage: Path, build: Callable[[], list[dict[str, Any]]],
+                   progress: Any) -> tuple[list[dict[str, Any]], dict[str, Any], Optional[EdgekitError]]:
+    """(artifacts, status, error) of one target; a failure leaves no files of it in the stage."""
+    try:
+        return build(), {"status": "built"}, None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except EdgekitError as err:
+        error = err
+    except Exception as err:  # noqa: BLE001 - one target's crash must not lose the others' work
+        if os.environ.get("EDGEKIT_DEBUG"):
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        error = ConversionError(f"internal error in the {name} target: {type(err).__name__}: {first}",
+                                hint="set EDGEKIT_DEBUG=1 for a traceback")
+    shutil.rmtree(stage / name, ignore_errors=True)
+    progress.say(f"[red]✗ {name} failed:[/] {error.one_line()}")
+    return [], failed_status(error), error
+
+
+def worst(errors: list[EdgekitError]) -> EdgekitError:
+    """The failure whose exit code is highest (internal > environment > model > input)."""
+    return max(errors, key=lambda err: err.exit_code)
+
+
+def failed_status(err: EdgekitError) -> dict[str, Any]:
+    return {"status": "failed", "reason": err.one_line(), "exit_code": err.exit_code, "error": type(err).__name__}
+
+
+def fingerprint(config: Any, model_digest: str) -> str:
+    """What a build's artifacts depend on besides the target settings: model file, data, recipe, seed."""
+    digest = hashlib.sha256(model_digest.encode())
+    digest.update(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True).encode())
+    digest.update(json.dumps([step.model_dump(mode="json") for step in config.recipe], sort_keys=True).encode())
+    digest.update(str(config.build.seed).encode())
+    return digest.hexdigest()[:32]
+
+
+def keep_previous(out: Path, stage: Path, rebuilt: list[str], config: Any, print_: str
+                  ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[str]]:
+    """(artifacts, statuses, notes) of the previous build's other targets, their folders copied into `stage`."""
+    from edgekit.budgets import evaluate
+
+    path = out / "report.json"
+    if not path.is_file():
+        return [], {}, []
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        others = [t for t in previous.get("targets", []) if t not in rebuilt and t in ORDER]
+    except (OSError, ValueError, AttributeError):
+        return [], {}, [f"the previous report in {out} is unreadable: its other targets were not kept"]
+    if not others:
+        return [], {}, []
+    if previous.get("fingerprint") != print_:
+        return [], {}, [f"previous {', '.join(others)} artifacts dropped: they were built from another model file, "
+                        "data settings, recipe or seed"]
+    artifacts, statuses, notes = [], {}, []
+    for name in others:
+        settings = getattr(config.targets, name, None)
+        status = (previous.get("target_status") or {}).get(name, {"status": "built"})
+        if settings is None:
+            notes.append(f"previous {name} artifacts dropped: the config has no [targets.{name}] any more")
+            continue
+        if (out / name).is_dir():
+            shutil.copytree(out / name, stage / name, symlinks=True)
+        kept = [a for a in previous.get("artifacts", []) if a.get("target") == name]
+        for artifact in kept:
+            if artifact.get("status") != "failed":
+                shipped = artifact.get("shipped", True)
+                artifact["budgets"] = evaluate(artifact, settings.budgets) if shipped else []
+        artifacts += kept
+        statuses[name] = {**status, "kept_from": previous.get("created")}
+        notes.append(f"{name}: kept from the build of {previous.get('created')} (same model and settings); "
+                     "its budgets re-applied")
+    return artifacts, statuses, notes
+
+
+def in_order(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Artifacts grouped by target in the usual order (android, ios, web), each target's order kept."""
+    return sorted(artifacts, key=lambda a: ORDER.index(a["target"]) if a.get("target") in ORDER else len(ORDER))

@@ -1,0 +1,94 @@
+"""Never lose finished work: one target's failure is recorded while the others are written, and a
+build of one target keeps the others from the previous build of the same model."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def all_targets(folder: Path, model: Path, *, ios: str = "") -> Path:
+    config = write_config(folder, model, precisions=("fp32",), eval_samples=200)
+    config.write_text(config.read_text() + textwrap.dedent(f"""
+        [targets.ios]
+        variants = ["fp16"]
+        {ios}
+
+        [targets.web]
+        node_backends = ["wasm"]
+        parity_samples = 100
+        profile_browser = false
+        litertjs = false
+        """))
+    return config
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def report_of(folder: Path) -> dict:
+    return json.loads((folder / "out" / "report.json").read_text())
+
+
+def test_a_target_failing_mid_build_keeps_the_others_and_exits_with_its_code(tmp_path, tiny_model_path):
+    """iOS activation quantization needs macOS: it fails after conversion started; Android and web are written."""
+    config = all_targets(tmp_path, tiny_model_path, ios="activation_quantization = true")
+    result = cli("build", "--config", str(config), "--target", "all")
+    assert result.returncode == 4, result.stderr  # the documented code of the worst failure: environment
+    report = report_of(tmp_path)
+    assert report["target_status"]["ios"]["status"] == "failed" and report["target_status"]["ios"]["exit_code"] == 4
+    assert "macOS" in report["target_status"]["ios"]["reason"]
+    assert {a["target"] for a in report["artifacts"]} == {"android", "web"} and not report["passed"]
+    assert (tmp_path / "out/android/model_fp32.tflite").is_file() and (tmp_path / "out/web/tfjs/model.json").is_file()
+    assert not (tmp_path / "out/ios").exists()  # nothing half-written
+    assert "ios" in (tmp_path / "out/report.md").read_text()
+
+
+def test_target_android_after_all_keeps_ios_and_web_then_a_new_model_drops_them(tmp_path, tiny_model_path):
+    config = all_targets(tmp_path, tiny_model_path)
+    assert cli("build", "--config", str(config), "--target", "all").returncode == 0
+    first = report_of(tmp_path)
+    result = cli("build", "--config", str(config), "--target", "android")
+    assert result.returncode == 0, result.stderr
+    second = report_of(tmp_path)
+    assert second["targets"] == ["android", "ios", "web"]
+    assert second["target_status"]["ios"]["kept_from"] == first["created"]
+    assert [a["path"] for a in second["artifacts"]] == [a["path"] for a in first["artifacts"]]
+    assert (tmp_path / "out/ios/model_fp16.mlpackage").is_dir() and (tmp_path / "out/web/samples.json").is_file()
+    assert "ios/model_fp16.mlpackage" in (tmp_path / "out/report.html").read_text()
+    # `edgekit profile --target ios` still finds its packages after an Android-only build
+    profile = cli("profile", "--target", "ios", "--config", str(config))
+    assert profile.returncode == 4 and "needs macOS" in profile.stderr
+    # another model file: what the old build made for iOS and web no longer describes it
+    other = tmp_path / "other.keras"
+    shutil.copy(tiny_model_path, other)
+    with open(other, "ab") as handle:
+        handle.write(b"\0")  # same model, different bytes: a different file as far as provenance goes
+    config.write_text(config.read_text().replace(str(tiny_model_path), str(other)))
+    assert cli("build", "--config", str(config), "--target", "android").returncode == 0
+    third = report_of(tmp_path)
+    assert third["targets"] == ["android"] and not (tmp_path / "out/ios").exists()
+    assert any("dropped" in note for note in third["notes"])
+
+
+def test_a_missing_tool_is_named_before_the_model_loads_and_the_rest_builds(tmp_path, tiny_model_path):
+    config = all_targets(tmp_path, tiny_model_path)
+    text = config.read_text().replace("profile_browser = false", "profile_browser = true")
+    config.write_text(text.replace("[targets.ios]\nvariants = [\"fp16\"]", ""))
+    result = cli("build", "--config", str(config), "--target", "all", env={"EDGEKIT_CHROMIUM": "/no/such/chromium"})
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.index("web cannot be built here") < result.stderr.index("model loaded")
+    report = report_of(tmp_path)
+    assert report["target_status"]["web"]["status"] == "failed" and "EDGEKIT_CHROMIUM" in report["target_status"]["web"]["reason"]
+    assert [a["target"] for a in report["artifacts"]] == ["android"]
