@@ -1,16 +1,20 @@
-// edgekit demo app: classify Fashion-MNIST-style images in the browser with the model an
-// `edgekit build --target web` produced, on TF.js (wasm, WebGL) or LiteRT.js (wasm).
+// edgekit demo app: classify images in the browser with the model an `edgekit build --target web`
+// produced, on TF.js (wasm, WebGL) or LiteRT.js (wasm). Title, texts, input size and channels come
+// from the build's samples.json (present.mjs); it starts on the runtime the build recommends.
 // window.__demo exposes the app's state (read by the browser tests in demo_app/test/).
 import { RUNTIMES, modelIo } from './runtimes.mjs';
 import { borderBrightness, canvasPixels, fit, inkBox, normalise, paint } from './image.mjs';
+import { applyTexts, invertUpload, presentation, recommendedId } from './present.mjs';
 
 const REPEATS = 20;  // runs behind the median shown beside the last inference's latency
 const $ = (id) => document.getElementById(id);
-const state = { ready: false, probed: false, runtimes: [], notes: {}, unavailable: [], active: null, last: null, seq: 0, offline: false };
+const state = { ready: false, probed: false, runtimes: [], notes: {}, unavailable: [], active: null, last: null, seq: 0,
+  offline: false, recommended: null, started_on: null, input: null };
 window.__demo = state;
 const opened = new Map();  // runtime id -> {run, note}
 let build;
 let samples;
+let look;  // presentation(samples): title, input size and channels, background
 let queue = Promise.resolve();
 let lastInput = null;  // {pixels, source} of the last classification: re-run on a runtime switch
 
@@ -136,26 +140,42 @@ function classifyPad() {
   const pad = $('pad');
   const box = inkBox(pad);
   if (!box) return;
-  const [h, w, c] = samples.input_shape;
-  const small = fit(pad, pad.width, pad.height, w, h, { background: '#fff', box });
-  classify(canvasPixels(small, c, { invert: true }), 'your drawing (inverted: white on black)');
+  const small = fit(pad, pad.width, pad.height, look.width, look.height, { background: '#fff', box });
+  const invert = look.invertDrawing;
+  classify(canvasPixels(small, look.channels, { invert }), `your drawing${invert ? ' (inverted: white on black)' : ''}`);
 }
 
 async function classifyUpload(file) {
   const bitmap = await createImageBitmap(file);
-  const [h, w, c] = samples.input_shape;
   const full = fit(bitmap, bitmap.width, bitmap.height, bitmap.width, bitmap.height);
   const light = borderBrightness(full) > 127;
-  const background = light ? '#fff' : '#000';
-  const small = fit(bitmap, bitmap.width, bitmap.height, w, h, { background });
-  const mode = $('invert').value;
-  const invert = mode === 'auto' ? light : mode === 'yes';
-  classify(canvasPixels(small, c, { invert }), `${file.name} (${invert ? 'inverted: light background' : 'not inverted'})`);
+  const small = fit(bitmap, bitmap.width, bitmap.height, look.width, look.height, { background: light ? '#fff' : '#000' });
+  const invert = invertUpload($('invert').value, light, look.background);
+  classify(canvasPixels(small, look.channels, { invert }),
+    `${file.name} (${invert ? `inverted: ${light ? 'light' : 'dark'} background` : 'not inverted'})`);
+}
+
+// The runtimes in the order they are tried: the build's recommended one first, then the app's order.
+function probeOrder() {
+  const wanted = recommendedId(build.recommendation);
+  const first = RUNTIMES.find((r) => r.id === wanted && build[r.artifact]);
+  return first ? [first, ...RUNTIMES.filter((r) => r !== first)] : RUNTIMES;
+}
+
+function startText(runtime) {
+  const wanted = recommendedId(build.recommendation);
+  if (!wanted) return `Model loaded on ${runtime.label}.`;
+  if (wanted === runtime.id) return `Model loaded on ${runtime.label}, the fastest in the build's browser profile.`;
+  const missing = state.unavailable.find((u) => u.id === wanted);
+  const why = missing ? missing.reason : RUNTIMES.some((r) => r.id === wanted) ? 'not loaded here' : 'not offered in this app';
+  return `Model loaded on ${runtime.label} (the build recommends ${build.recommendation.runtime} ${build.recommendation.backend}: ${why}).`;
 }
 
 async function probeRuntimes() {
   const select = $('runtime');
-  for (const runtime of RUNTIMES) {
+  const rank = (id) => RUNTIMES.findIndex((r) => r.id === id);
+  state.recommended = recommendedId(build.recommendation);
+  for (const runtime of probeOrder()) {
     if (!build[runtime.artifact]) {
       state.unavailable.push({ id: runtime.id, reason: `the build has no ${runtime.artifact} model` });
       continue;
@@ -164,23 +184,26 @@ async function probeRuntimes() {
       const handle = await runtime.open(build, modelIo(samples));
       await handle.run(normalise(samples.samples[0].pixels, samples.preprocess));
       opened.set(runtime.id, handle);
-      state.runtimes.push(runtime.id);
+      state.runtimes = [...state.runtimes, runtime.id].sort((x, y) => rank(x) - rank(y));  // the menu's order
       if (handle.note) state.notes[runtime.id] = handle.note;
       const option = new Option(runtime.label + (handle.note ? ' (software)' : ''), runtime.id);
       option.title = handle.note || '';
-      select.add(option);
+      select.add(option, [...select.options].find((o) => rank(o.value) > rank(runtime.id)) || null);
       if (!state.active) {
         state.active = runtime.id;
+        state.started_on = runtime.id;
+        select.value = runtime.id;
         select.disabled = false;
         document.body.classList.add('ready');
         state.ready = true;
-        status(`Model loaded on ${runtime.label}. Pick a test image, draw, or upload a photo.`, 'ok');
+        status(`${startText(runtime)} Pick a test image, draw, or upload a photo.`, 'ok');
         $('samples').querySelector('button').click();
       }
     } catch (err) {
       state.unavailable.push({ id: runtime.id, reason: String(err.message || err).split('\n')[0] });
     }
   }
+  select.value = state.active;
   $('unavailable').textContent = state.unavailable.length
     ? `Not available here: ${state.unavailable.map((u) => `${RUNTIMES.find((r) => r.id === u.id).label} (${u.reason})`).join('; ')}`
     : '';
@@ -194,11 +217,15 @@ async function main() {
   build = await (await fetch('/build.json')).json();
   samples = await (await fetch(build.samples)).json();
   const [input] = samples.inputs || [];
+  if (samples.app?.title) $('title').textContent = samples.app.title;
   if (!input || samples.inputs.length !== 1 || !input.pixels || !samples.label_output) {
     throw new Error('this demo runs single-image classifiers; this build\'s model takes '
       + `${(samples.inputs || []).map((i) => `${i.name} ${i.shape.join('x')}`).join(', ') || 'no image input'}`
       + (samples.label_output ? '' : ' and has no class labels'));
   }
+  look = presentation(samples);
+  applyTexts(document, look, samples.samples.length);
+  state.input = { height: look.height, width: look.width, channels: look.channels, background: look.background };
   $('offline').textContent = offline;
   $('build').textContent = [build.model_name && `model ${build.model_name}`, build.created && `built ${build.created.slice(0, 16).replace('T', ' ')}`,
     build.recommendation && `fastest in headless Chromium at build time: ${build.recommendation.runtime} ${build.recommendation.backend}`]

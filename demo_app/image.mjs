@@ -1,5 +1,5 @@
-// Turning pictures into the model's input. Fashion-MNIST images are light clothing on a black
-// background, so dark-on-light pictures (drawings on the white pad, most photos) are inverted.
+// Turning pictures into the model's input (its height, width and channels). Whether a picture is
+// inverted to look like the training images is decided in present.mjs from samples.json.
 
 // Raw 0-255 pixels (row-major HWC) of a canvas already at the model's size.
 export function canvasPixels(canvas, channels, { invert }) {
@@ -18,7 +18,7 @@ export function normalise(pixels, { scale, mean, std }) {
   return Float32Array.from(pixels, (p) => (p * scale - mean) / std);
 }
 
-// Mean brightness of a canvas's outer ring: > 127 means a light background (invert it).
+// Mean brightness of a canvas's outer ring: > 127 means a light background.
 export function borderBrightness(canvas) {
   const { width: w, height: h } = canvas;
   const { data } = canvas.getContext('2d').getImageData(0, 0, w, h);
@@ -54,7 +54,7 @@ export function fit(source, sw, sh, width, height, { background, box } = {}) {
 }
 
 // Bounding box [x, y, w, h] of the ink (pixels darker than the white pad), padded to a square
-// with a margin like the items in Fashion-MNIST; null when the pad is empty.
+// with a margin around the item; null when the pad is empty.
 export function inkBox(canvas, { margin = 0.08 } = {}) {
   const { width: w, height: h } = canvas;
   const { data } = canvas.getContext('2d').getImageData(0, 0, w, h);
@@ -73,7 +73,7 @@ export function inkBox(canvas, { margin = 0.08 } = {}) {
   return [cx - side / 2, cy - side / 2, side, side];
 }
 
-// A 28x28-style preview canvas from raw pixels (what the model sees).
+// A preview canvas at the model's input size from raw pixels, 1 or 3 channels (what the model sees).
 export function paint(canvas, pixels, [height, width, channels]) {
   canvas.width = width;
   canvas.height = height;

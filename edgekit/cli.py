@@ -57,9 +57,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 for a phone on the LAN")
     serve.add_argument("--port", "-p", type=int, default=8000, help="port (default: 8000)")
 
-    init = sub.add_parser("init", help="write a commented starter edgekit.toml")
+    init = sub.add_parser("init", help="write a commented edgekit.toml (fitted to a model with --model)")
     init.add_argument("path", nargs="?", type=Path, default=Path("edgekit.toml"))
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument("--model", type=Path, help="read this model (safely): inputs, outputs, the scaling it expects")
+    init.add_argument("--data", type=Path, help="an .npz, an image folder <split>/<class>/ or Fashion-MNIST IDX files")
     return top
 
 
@@ -195,8 +197,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     if args.path.exists() and not args.force:
         raise ConfigError(f"{args.path} already exists", hint="pass --force to overwrite it")
-    text = resources.files("edgekit").joinpath("starter.toml").read_text(encoding="utf-8")
+    if args.data is not None and args.model is None:
+        raise ConfigError("--data needs --model", hint="edgekit init --model model.keras --data data.npz")
+    notes: list[str] = []
+    if args.model is not None:
+        from edgekit.init_config import fitted_config
+
+        text, notes = fitted_config(args.model, args.data, args.path)
+    else:
+        text = resources.files("edgekit").joinpath("starter.toml").read_text(encoding="utf-8")
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    args.path.write_text(text, encoding="utf-8")
-    print(f"wrote {args.path}; edit model.path and the budgets, then run: edgekit build --config {args.path}")
+    tmp = args.path.with_name(args.path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(args.path)
+    for note in notes:
+        print(f"note: {note}")
+    then = "check the budgets" if args.model is not None else "edit model.path and the budgets"
+    print(f"wrote {args.path}; {then}, then run: edgekit build --config {args.path} --target all")
     return EXIT_OK

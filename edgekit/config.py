@@ -308,6 +308,9 @@ class WebTarget(Strict):
     parity: dict[str, ParityTolerance] = Field(
         default_factory=dict, json_schema_extra={"example": "[targets.web.parity.uint8]"})
     samples: int = Field(10, ge=1, le=1000, json_schema_extra={"example": "samples = 10  # test images in samples.json"})
+    app_title: Optional[str] = Field(
+        None, min_length=1, max_length=80,
+        json_schema_extra={"example": 'app_title = "Shoe or bag?"  # demo app title; default from the class names'})
     profile_browser: bool = Field(True, json_schema_extra={"example": "profile_browser = true  # during the build"})
     browser_backends: list[Literal["tfjs-wasm", "tfjs-webgl", "tfjs-cpu", "tfjs-webgpu", "litertjs-wasm",
                                    "litertjs-webgpu"]] = Field(

@@ -228,3 +228,183 @@ def test_demo_app_replaces_the_cached_model_when_a_new_build_is_served(web_build
     samples = json.loads((web_build / "web/samples.json").read_text())["samples"]
     assert first["first_sample"].endswith(samples[0]["label_name"])
     assert second["first_sample"].endswith(samples[-1]["label_name"]) and second["runtimes"] == first["runtimes"]
+
+
+# --- A build that is not Fashion-MNIST: 3 classes, RGB 64x64, from an image folder -------------------
+
+APP_TITLE = "Trouser, sneaker or bag?"
+RGB_SCREENSHOT = ARTIFACTS / "demo_app_rgb.png"  # copied to docs/demo_app_rgb.png for the README
+
+
+def test_exported_samples_spread_over_the_classes_and_describe_the_app(web_build):
+    exported = json.loads((web_build / "web/samples.json").read_text())
+    labels = [s["label"] for s in exported["samples"]]
+    assert labels == list(range(10)) * 3  # round-robin over the classes, not the first 30 eval images
+    assert exported["app"]["title"] == "Clothing classifier" and exported["app"]["description"].startswith("Fashion-MNIST")
+    assert exported["background"] == "dark"  # light clothing on black: drawings are inverted
+
+
+def test_default_app_title_comes_from_the_class_names_not_fashion_mnist():
+    from edgekit.config import DatasetSection, WebTarget
+    from edgekit.targets.web import _app_text, _spread
+
+    folder = DatasetSection(kind="image_folder", path="images")
+    text = _app_text(WebTarget(), folder, ["cat", "dog"], [32, 48, 3])
+    assert text == {"title": "Cat / dog classifier", "description": "48×32 RGB images in 2 classes: cat, dog"}
+    assert _app_text(WebTarget(), folder, [str(i) for i in range(5)], [28, 28, 1])["title"] == "Image classifier"
+    assert _app_text(WebTarget(app_title="Pets"), folder, ["cat", "dog"], [32, 48, 3])["title"] == "Pets"
+    assert _spread(np.array([0, 0, 0, 1, 2, 2]), 5) == [0, 3, 4, 1, 5] and _spread(None, 2) == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def rgb_build(tmp_path_factory, keras_module):
+    """A tiny RGB CNN trained on real Fashion-MNIST trouser/sneaker/bag images resized to 64x64 RGB,
+    written as an image folder, then `edgekit build --target web` with a short browser profile of
+    two runtimes (so the report recommends one)."""
+    from edgekit.config import DatasetSection
+    from edgekit.data import load_split
+    from tests.backbones import CLASSES, fashion_rgb
+
+    folder = tmp_path_factory.mktemp("rgb")
+    for split, count in (("train", 450), ("test", 60)):
+        x, y = fashion_rgb(split, count=count, size=64, seed=1)
+        for i, (image, label) in enumerate(zip(x, y)):
+            path = folder / "images" / split / list(CLASSES.values())[label] / f"{i:04d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image, mode="RGB").save(path)
+    dataset = DatasetSection(kind="image_folder", path=folder / "images", image_size=(64, 64), color_mode="rgb")
+    train = load_split(dataset, "train")  # labels in the folders' (sorted) order, as the build reads them
+    k = keras_module
+    k.utils.set_random_seed(0)
+    model = k.Sequential([
+        k.layers.InputLayer(input_shape=(64, 64, 3), name="image"),
+        k.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        k.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        k.layers.MaxPooling2D(4),
+        k.layers.Flatten(),
+        k.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(train.x, train.y, epochs=4, batch_size=32, verbose=0)
+    model.save(folder / "rgb.keras")
+    config = folder / "edgekit.toml"
+    config.write_text(textwrap.dedent(f"""
+        [model]
+        path = "{folder / 'rgb.keras'}"
+
+        [dataset]
+        kind = "image_folder"
+        path = "{folder / 'images'}"
+        image_size = [64, 64]
+        color_mode = "rgb"
+        calibration_samples = 16
+
+        [targets.web]
+        app_title = "{APP_TITLE}"
+        samples = 9
+        quantize = "float16"
+        node_backends = ["wasm"]
+        parity_samples = 60
+        profile_browser = {"false" if CHROMIUM_PROBLEM else "true"}
+        browser_backends = ["tfjs-wasm", "litertjs-wasm"]
+        warmup = 1
+        runs = 5
+        browser_max_seconds = 2
+
+        [build]
+        out = "out"
+    """))
+    assert main(["build", "--config", str(config), "--target", "web", "--quiet"]) == 0
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def rgb_drive(rgb_build, tmp_path_factory):
+    """The RGB build on the phone: every exported image on the wasm runtimes, two RGB uploads (a test
+    image as a PNG; a larger, warm-tinted copy), a drawing and a screenshot."""
+    work = tmp_path_factory.mktemp("rgb-drive")
+    exported = json.loads((rgb_build / "web/samples.json").read_text())
+    pixels = np.array(exported["samples"][0]["pixels"], dtype=np.uint8).reshape(64, 64, 3)
+    same, tinted = work / "image.png", work / "tinted.png"
+    Image.fromarray(pixels, mode="RGB").save(same)
+    warm = np.clip(pixels * np.array([1.0, 0.7, 0.4]), 0, 255).astype(np.uint8)
+    Image.fromarray(warm, mode="RGB").resize((160, 120)).save(tinted)
+    RGB_SCREENSHOT.unlink(missing_ok=True)
+    shown = next((i for i, s in enumerate(exported["samples"])  # the screenshot shows a confident, right answer
+                  if int(np.argmax(s["reference"])) == s["label"] and 0.8 < max(s["reference"]) < 0.99), 0)
+    with serving(rgb_build) as server:
+        build = server.build
+        spec = {"chromium": node.chromium_binary(), "base_url": f"http://127.0.0.1:{server.server_address[1]}",
+                "fixed": list(range(len(exported["samples"]))), "runtimes": list(WASM_RUNTIMES),
+                "upload": [str(same), str(tinted)], "screenshot": str(RGB_SCREENSHOT), "offline": False,
+                "screenshot_image": shown, "timeout_ms": 60_000}
+        result = node.run_script(str(APP / "test" / "drive.mjs"), spec, workdir=work, timeout=240)
+    (ARTIFACTS / "demo_app_rgb_drive.json").write_text(json.dumps(result, indent=1))
+    return result, exported, build
+
+
+def test_rgb_build_exports_every_class_and_the_app_texts(rgb_build):
+    exported = json.loads((rgb_build / "web/samples.json").read_text())
+    assert exported["input_shape"] == [64, 64, 3] and exported["class_names"] == ["bag", "sneaker", "trouser"]
+    assert [s["label"] for s in exported["samples"]] == [0, 1, 2] * 3  # a class-sorted folder, spread over classes
+    assert all(len(s["pixels"]) == 64 * 64 * 3 for s in exported["samples"])
+    assert exported["app"] == {"title": APP_TITLE, "description": "64×64 RGB images in 3 classes: bag, sneaker, trouser"}
+    assert exported["background"] == "dark"  # Fashion-MNIST items: light on black
+    assert "Fashion" not in json.dumps(exported["app"])
+
+
+@needs_chromium
+def test_demo_app_follows_an_rgb_64x64_three_class_build(rgb_drive):
+    result, exported, _ = rgb_drive
+    online = result["online"]
+    assert not online.get("error") and not result["errors"], (online.get("error"), result["errors"])
+    assert set(WASM_RUNTIMES) <= set(online["runtimes"]), online["unavailable"]
+    page = online["page"]
+    assert page["heading"] == APP_TITLE and page["title"].startswith(APP_TITLE)
+    assert page["preview"] == [64, 64] and online["input"] == {"height": 64, "width": 64, "channels": 3,
+                                                             "background": "dark"}
+    assert set(page["captions"]) == {"bag", "sneaker", "trouser"}  # the exported images cover the 3 classes
+    hints = " ".join(page["hints"])
+    assert "64×64" in hints and "RGB" in hints and "(bag, sneaker or trouser)" in hints
+    assert not any(word in hints + page["title"] for word in ("Fashion", "clothing", "28×28"))
+    for runtime in WASM_RUNTIMES:  # the app reproduces the Keras model on the build's own images
+        results = online["results"][runtime]
+        same = sum(r["top"][0]["index"] == int(np.argmax(exported["samples"][r["index"]]["reference"])) for r in results)
+        assert len(results) == 9 and same >= 8, (runtime, [r["top"][0] for r in results])
+
+
+@needs_chromium
+def test_demo_app_starts_on_the_builds_recommended_runtime(rgb_drive):
+    result, _, build = rgb_drive
+    online = result["online"]
+    wanted = build["recommendation"] and f"{build['recommendation']['runtime']}-{build['recommendation']['backend']}"
+    assert online["recommended"] == wanted
+    if wanted in online["runtimes"]:
+        assert online["started_on"] == wanted
+    else:  # no recommendation, or one this browser cannot run: the first runtime that loads
+        assert online["started_on"] == online["runtimes"][0]
+    assert online["page"]["options"] == online["runtimes"]  # the menu keeps the app's order
+    assert wanted in WASM_RUNTIMES  # the build profiled two wasm runtimes in Chromium: one is recommended
+
+
+@needs_chromium
+def test_demo_app_gives_an_rgb_model_rgb_pixels_from_uploads(rgb_drive):
+    result, _, _ = rgb_drive
+    first = list(result["online"]["results"].values())[-1][0]  # image 0 on the runtime the uploads ran on
+    same, tinted = result["uploads"]
+    assert "not inverted" in same["source"]  # a dark background like the training images
+    assert same["top"][0]["index"] == first["top"][0]["index"] and abs(same["top"][0]["p"] - first["top"][0]["p"]) < 1e-3
+    red, _, blue = tinted["preview"]["mean"]
+    assert (tinted["preview"]["width"], tinted["preview"]["height"]) == (64, 64) and red > blue + 5  # colour kept
+    assert len(tinted["top"]) == 3
+    drawing = result["drawing"]
+    assert drawing["source"] == "your drawing (inverted: white on black)" and len(drawing["top"]) == 3
+    r, g, b = drawing["preview"]["mean"]
+    assert r == g == b and r < 128  # black ink on white, inverted: mostly dark like the training images
+
+
+@needs_chromium
+def test_demo_app_rgb_phone_screenshot_is_written(rgb_drive):
+    result, _, _ = rgb_drive
+    with Image.open(result["screenshot"]) as image:
+        assert image.size == (780, 1688) and len(image.convert("L").getcolors(maxcolors=1 << 16)) > 16

@@ -4,12 +4,16 @@
 //
 //   node demo_app/test/drive.mjs SPEC.json
 //
-// SPEC: {"chromium", "base_url", "fixed": [sample indices], "upload": PNG path or null,
-//        "screenshot": PNG path or null, "offline": true|false, "timeout_ms"}
+// SPEC: {"chromium", "base_url", "fixed": [sample indices], "upload": PNG path, a list of them or null,
+//        "screenshot": PNG path or null, "offline": true|false, "timeout_ms",
+//        "runtimes": [runtime ids] (optional: only these are driven; default every one that loaded),
+//        "screenshot_image": sample index shown in the screenshot (optional; default fixed[0])}
 //   or   {"chromium", "base_url", "profile": browser profile folder, "expect_cache": cache name, "timeout_ms"}
 //        (one visit with a persistent profile: see `visit`)
-// Prints one JSON line: {"browser", "online": pass, "offline": pass, "upload", "drawing", ...}
-// where a pass is {"runtimes", "unavailable", "controlled", "results": {runtime: [per image]}};
+// Prints one JSON line: {"browser", "online": pass, "offline": pass, "upload", "uploads", "drawing", ...}
+// where a pass is {"runtimes", "unavailable", "controlled", "started_on", "recommended", "page" (title,
+// texts, preview size, sample captions), "results": {runtime: [per image]}}; an upload's result also
+// has "preview" (the model-input canvas's size and mean R, G, B);
 // or {"error": "..."} with exit code 1 when Chromium cannot start.
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -35,14 +39,31 @@ async function loaded(page, spec) {
     runtimes: window.__demo.runtimes, notes: window.__demo.notes, unavailable: window.__demo.unavailable, error: window.__demo.error,
     controlled: Boolean(navigator.serviceWorker && navigator.serviceWorker.controller),
     status: document.getElementById('status').textContent,
+    started_on: window.__demo.started_on, recommended: window.__demo.recommended, input: window.__demo.input,
+    page: {
+      title: document.title, heading: document.getElementById('title').textContent,
+      hints: [...document.querySelectorAll('.hint')].map((e) => e.textContent.replace(/\s+/g, ' ')),
+      preview: [document.getElementById('preview').width, document.getElementById('preview').height],
+      captions: [...document.querySelectorAll('#samples button span')].map((e) => e.textContent),
+      options: [...document.querySelectorAll('#runtime option')].map((o) => o.value),
+    },
   }));
 }
+
+// Size and mean R, G, B of the "model input" canvas: what the model got from the last picture.
+const preview = (page) => page.evaluate(() => {
+  const canvas = document.getElementById('preview');
+  const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const mean = [0, 0, 0];
+  for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c += 1) mean[c] += data[i + c] / (data.length / 4);
+  return { width: canvas.width, height: canvas.height, mean };
+});
 
 // Every fixed test image on every runtime that loaded, tapped in the UI.
 async function pass(page, spec) {
   const state = await loaded(page, spec);
   state.results = {};
-  for (const runtime of state.runtimes) {
+  for (const runtime of state.runtimes.filter((id) => !spec.runtimes || spec.runtimes.includes(id))) {
     let before = await seq(page);
     await page.selectOption('#runtime', runtime);
     await waitForResult(page, before, spec.timeout_ms);  // the switch re-runs the last input
@@ -122,16 +143,18 @@ async function main() {
   const result = { browser: `Chromium ${browser.version()} headless` };
   await page.goto(`${spec.base_url}/`, { waitUntil: 'load', timeout: spec.timeout_ms });
   result.online = await pass(page, spec);
-  if (spec.upload) {
+  result.uploads = [];
+  for (const file of [].concat(spec.upload || [])) {
     const before = await seq(page);
-    await page.setInputFiles('#upload', spec.upload);
-    result.upload = await waitForResult(page, before, spec.timeout_ms);
+    await page.setInputFiles('#upload', file);
+    result.uploads.push({ ...(await waitForResult(page, before, spec.timeout_ms)), preview: await preview(page) });
   }
-  result.drawing = await draw(page, spec);
+  [result.upload] = result.uploads;
+  result.drawing = { ...(await draw(page, spec)), preview: await preview(page) };
   if (spec.screenshot) {
-    await page.selectOption('#runtime', result.online.runtimes[0]);
+    await page.selectOption('#runtime', result.online.started_on || result.online.runtimes[0]);
     const before = await seq(page);
-    await page.tap(`[data-sample="${spec.fixed[0]}"]`);
+    await page.tap(`[data-sample="${spec.screenshot_image ?? spec.fixed[0]}"]`);
     await waitForResult(page, before, spec.timeout_ms);
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: spec.screenshot });

@@ -53,11 +53,20 @@ def keras_signature(model: Any) -> tuple[list[TensorInfo], list[TensorInfo]]:
     raw_outputs = list(getattr(model, "output_names", None) or [_tensor_name(t) for t in model.outputs])
     if len(raw_outputs) != len(model.outputs):
         raw_outputs = [_tensor_name(t) for t in model.outputs]
+    # Keras 3 names a Sequential model's outputs after anonymous tensors: use the layer that makes them
+    raw_outputs = [_producer(t) if re.fullmatch(r"keras_tensor(_\d+)?", name) else name
+                   for name, t in zip(raw_outputs, model.outputs)]
     inputs = [TensorInfo(name, _shape(t.shape), _dtype(t), source)
               for name, source, t in zip(safe_names(raw_inputs, fallback="input"), raw_inputs, model.inputs)]
     outputs = [TensorInfo(name, _shape(t.shape), _dtype(t), source)
                for name, source, t in zip(safe_names(raw_outputs, fallback="output"), raw_outputs, model.outputs)]
     return inputs, outputs
+
+
+def _producer(tensor: Any) -> str:
+    history = getattr(tensor, "_keras_history", None)
+    operation = history[0] if history else None
+    return getattr(operation, "name", None) or _tensor_name(tensor)
 
 
 def _tensor_name(tensor: Any) -> str:

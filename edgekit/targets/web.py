@@ -74,32 +74,38 @@ def failed_artifact(target: str, fmt: str, path: str, precision: str, err: Any) 
 
 def export_samples(ctx: BuildContext, cfg: WebTarget, dataset: DatasetSection, path: Path, *,
                    reference: list[np.ndarray], by_artifact: Optional[dict[str, list[np.ndarray]]] = None) -> None:
-    """The first `cfg.samples` eval samples with labels and the Keras outputs for them.
+    """`cfg.samples` eval samples spread over the classes, with labels and the Keras outputs for them.
 
-    An input that holds whole 0-255 pixels after undoing the dataset's normalisation is written as
-    `pixels` (what the demo app draws and the benchmark page normalises); any other input as its
-    values (integers stay integers). `outputs` are `reference`'s; an artifact converted from another
-    Keras model (a QAT model's .tflite) has that model's outputs in `outputs_by_artifact`."""
-    n = min(cfg.samples, len(ctx.eval))
+    The samples are taken round-robin over the label values in eval order (the first of each class,
+    then the second of each, ...; without labels the first N), so a class-sorted image folder gives
+    every class. An input that holds whole 0-255 pixels after undoing the dataset's normalisation is
+    written as `pixels` (what the demo app draws and the benchmark page normalises); any other input
+    as its values (integers stay integers). `outputs` are `reference`'s; an artifact converted from
+    another Keras model (a QAT model's .tflite) has that model's outputs in `outputs_by_artifact`.
+    `app` (title, description) and `background` (of the pixel images: "dark", "light" or "mixed")
+    tell the demo app how to present the model and whether pictures must be inverted to match."""
+    chosen = _spread(ctx.eval.y, min(cfg.samples, len(ctx.eval)))
     names = ctx.eval.class_names
     inputs = ctx.model.inputs
-    pixel_inputs = {info.name: raw for info, x in zip(inputs, ctx.eval.inputs) if (raw := _as_pixels(x[:n], dataset)) is not None}
+    pixel_inputs = {info.name: raw for info, x in zip(inputs, ctx.eval.inputs)
+                    if (raw := _as_pixels(x[chosen], dataset)) is not None}
     label = ctx.label_index
     described_inputs = [{"name": info.name, "shape": [int(d) for d in x.shape[1:]], "dtype": str(x.dtype),
                          "pixels": info.name in pixel_inputs} for info, x in zip(inputs, ctx.eval.inputs)]
     described_outputs = [{"name": info.name, "shape": [int(d) for d in values.shape[1:]],
                           "kind": output_kind(values, i == label)}
                          for i, (info, values) in enumerate(zip(ctx.model.outputs, reference))]
+    image = pixel_inputs[inputs[0].name] if len(inputs) == 1 and inputs[0].name in pixel_inputs else None
     samples = []
-    for i in range(n):
+    for row, i in enumerate(chosen):
         entry: dict[str, Any] = {}
         if ctx.eval.y is not None:
             y = int(ctx.eval.y[i])
             entry.update(label=y, label_name=names[y] if y < len(names) else str(y))
-        if len(inputs) == 1 and inputs[0].name in pixel_inputs:
-            entry["pixels"] = [int(v) for v in pixel_inputs[inputs[0].name][i].ravel()]
+        if image is not None:
+            entry["pixels"] = [int(v) for v in image[row].ravel()]
         else:
-            entry["inputs"] = {info.name: _values(pixel_inputs[info.name][i] if info.name in pixel_inputs else x[i])
+            entry["inputs"] = {info.name: _values(pixel_inputs[info.name][row] if info.name in pixel_inputs else x[i])
                                for info, x in zip(inputs, ctx.eval.inputs)}
         entry["reference"] = _flat(reference[label if label is not None else 0][i])
         entry["outputs"] = {info.name: _flat(values[i]) for info, values in zip(ctx.model.outputs, reference)}
@@ -117,9 +123,57 @@ def export_samples(ctx: BuildContext, cfg: WebTarget, dataset: DatasetSection, p
         "preprocess": {"scale": dataset.scale, "mean": dataset.mean, "std": dataset.std,
                        "formula": "(pixel * scale - mean) / std"},
         "class_names": names,
+        "app": _app_text(cfg, dataset, names, described_inputs[0]["shape"] if image is not None else None),
+        "background": None if image is None else _background(image),
         "samples": samples,
     }
     path.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
+
+
+def _spread(labels: Optional[np.ndarray], n: int) -> list[int]:
+    """`n` sample indices round-robin over the classes (label values ascending, each class in eval
+    order); without labels the first `n`."""
+    if labels is None:
+        return list(range(n))
+    queues = [list(np.flatnonzero(labels == value)) for value in np.unique(labels)]
+    chosen: list[int] = []
+    for depth in range(max((len(q) for q in queues), default=0)):
+        chosen += [int(q[depth]) for q in queues if depth < len(q)]
+        if len(chosen) >= n:
+            break
+    return chosen[:n]
+
+
+def _background(pixels: np.ndarray) -> str:
+    """How the images' borders look (median over the samples of each one's mean border brightness):
+    "dark" (light objects on dark, like Fashion-MNIST), "light" (dark on light) or "mixed" (photos)."""
+    height, width = pixels.shape[1:3]
+    ring = max(1, round(min(height, width) / 20))
+    gray = pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if pixels.shape[-1] == 3 else pixels[..., 0]
+    inner = np.zeros((height, width), dtype=bool)
+    inner[ring:height - ring, ring:width - ring] = True
+    brightness = float(np.median(gray[:, ~inner].mean(axis=1)))
+    return "dark" if brightness < 85 else "light" if brightness > 170 else "mixed"
+
+
+def _app_text(cfg: WebTarget, dataset: DatasetSection, names: list[str], shape: Optional[list[int]]) -> dict[str, str]:
+    """The demo app's title (`targets.web.app_title`, else from the class names) and a one-line description."""
+    from edgekit.data import FASHION_MNIST_CLASSES
+
+    fashion = dataset.kind == "fashion_mnist" and list(names) == FASHION_MNIST_CLASSES
+    named = bool(names) and not all(name.isdigit() for name in names)
+    if fashion:
+        title = "Clothing classifier"
+    elif named and len(names) <= 3:
+        joined = " / ".join(names)
+        title = f"{joined[:1].upper()}{joined[1:]} classifier"
+    else:
+        title = "Image classifier" if shape else "Classifier"
+    listed = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
+    what = f"{shape[1]}×{shape[0]} {'grayscale' if shape[2] == 1 else 'RGB'} images" if shape else "inputs"
+    description = (f"{'Fashion-MNIST: ' if fashion else ''}{what} in {len(names)} classes" + (f": {listed}" if named else "")
+                   if names else what)
+    return {"title": cfg.app_title or title, "description": description}
 
 
 def _as_pixels(x: np.ndarray, dataset: DatasetSection) -> Optional[np.ndarray]:
