@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from edgekit.budgets import evaluate, recommend_web
 from edgekit.config import Budgets, describe_error
 from edgekit.errors import ConfigError, InputError
-from edgekit.report import gate_passed, load_report
+from edgekit.report import load_report, report_passed
 
 
 def check_report(path: Path, *, budgets_file: Path | None = None) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def check_report(path: Path, *, budgets_file: Path | None = None) -> dict[str, A
                 artifact["budgets"] = evaluate(artifact, overrides[target])
         elif artifact.get("budgets"):
             artifact["budgets"] = evaluate(artifact, _recorded_budgets(artifact, path))
-    report["passed"] = gate_passed(report["artifacts"])
+    report["passed"] = report_passed(report)
     if any(a.get("target") == "web" for a in report["artifacts"]):
         report["web_recommendation"] = recommend_web(report["artifacts"])
     return report

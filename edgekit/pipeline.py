@@ -10,6 +10,8 @@ import datetime as dt
 import platform
 from typing import Any
 
+from rich.markup import escape
+
 from edgekit import __version__, targets
 from edgekit.budgets import recommend_web
 from edgekit.config import Config
@@ -19,7 +21,7 @@ from edgekit.errors import ConfigError, UnsupportedModelError
 from edgekit.labels import check_inputs, label_output, output_kind
 from edgekit.sanity import check_reference, raise_if_nonsense
 from edgekit.progress import Reporter
-from edgekit.report import SCHEMA, gate_passed, write_json
+from edgekit.report import SCHEMA, report_passed, write_json
 from edgekit.report.html import render as render_html
 from edgekit.report.markdown import render
 from edgekit.staging import check_output_dir, staged_output
@@ -59,13 +61,11 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     if target == "all":
         notes += [f"target {n} skipped: the config has no [targets.{n}] section" for n in targets.KNOWN
                   if getattr(config.targets, n) is None]
-    for note in notes:
-        progress.say(f"[yellow]note:[/] {note}")
     out = config.build.out
     check_output_dir(out)
     unready = {name: err for name in names if (err := run.preflight(name, config)) is not None}
     for name, err in unready.items():
-        progress.say(f"[red]✗ {name} cannot be built here:[/] {err.one_line()}")
+        progress.say(f"[red]✗ {name} cannot be built here:[/] {escape(err.one_line())}")
     if len(unready) == len(names):
         raise next(iter(unready.values()))  # nothing could be built: say so before loading or training anything
     from edgekit.compress.run import file_digest
@@ -116,7 +116,7 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
             "schema": SCHEMA,
             "edgekit_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "passed": gate_passed(artifacts) and all(s["status"] != "failed" for s in status.values()),
+            "passed": report_passed({"artifacts": artifacts, "target_status": status}),
             "targets": present,
             "target_status": {name: status[name] for name in present},
             "fingerprint": print_,
@@ -157,7 +157,7 @@ def _sanity_notes(verdict: Any, config: Config, progress: Reporter) -> list[str]
         notes.insert(0, f"reference accuracy {100 * verdict.accuracy:.1f} % is at chance ({100 * verdict.chance:.1f} %); "
                         "built anyway because build.sanity_checks = false")
     for note in notes:
-        progress.say(f"[yellow]warning:[/] {note}")
+        progress.say(f"[yellow]warning:[/] {escape(note)}")
     return notes
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgekit.budgets import best_by_place, describe, failures, latency_text
@@ -44,17 +45,20 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
     parity_failed = [a["path"] for a in report["artifacts"]
                      if (a.get("parity") or {}).get("status") == "failed" and a.get("status") != "failed"]
     for path in parity_failed:
-        console.print(f"[red]parity failed[/] for {path}: {report_reason(report, path)}")
+        console.print(f"[red]parity failed[/] for {path}: {escape(report_reason(report, path))}")
     for a in report["artifacts"]:
         for check in a.get("checks") or []:
             if check.get("status") == "failed":
-                console.print(f"[red]check failed[/] for {a['path']}: {check['name']} ({check.get('detail', '')})")
+                console.print(f"[red]check failed[/] for {a['path']}: {escape(check['name'])} ({escape(check.get('detail', ''))})")
     for name, status in (report.get("target_status") or {}).items():
         if status.get("status") == "failed":
-            console.print(f"[red]target {name} failed[/] (exit {status.get('exit_code')}): {status.get('reason')}")
+            console.print(f"[red]target {name} failed[/] (exit {status.get('exit_code')}): {escape(str(status.get('reason')))}")
     for a in report["artifacts"]:
         if a.get("status") == "failed":
-            console.print(f"[red]not built[/]: {a['path']}: {(a.get('error') or {}).get('reason')}")
+            console.print(f"[red]not built[/]: {a['path']}: {escape(str((a.get('error') or {}).get('reason')))}")
+    for note in report.get("notes") or []:
+        if note.startswith("target "):  # targets skipped or kept: say so beside the table
+            console.print(f"note: {escape(note)}")
     verdict = "[green]PASSED[/]" if report.get("passed") else "[red]FAILED[/]"
     console.print(f"{verdict} · report: {out / 'report.json'}")
 

@@ -408,3 +408,25 @@ def test_demo_app_rgb_phone_screenshot_is_written(rgb_drive):
     result, _, _ = rgb_drive
     with Image.open(result["screenshot"]) as image:
         assert image.size == (780, 1688) and len(image.convert("L").getcolors(maxcolors=1 << 16)) > 16
+
+
+@needs_chromium
+@pytest.mark.parametrize("change", ["two inputs", "no labels"])
+def test_demo_app_says_which_models_it_cannot_show(web_build, tmp_path, change):
+    """A build whose model the app cannot show (samples.json of a two-input model, or one without labels)."""
+    copy = new_build(web_build, tmp_path / "out")
+    exported = json.loads((copy / "web/samples.json").read_text())
+    if change == "two inputs":
+        exported["inputs"].append({"name": "meta", "shape": [4], "dtype": "float32", "pixels": False})
+    else:
+        exported["label_output"] = None
+    (copy / "web/samples.json").write_text(json.dumps(exported))
+    with serving(copy) as server:
+        spec = {"chromium": node.chromium_binary(), "base_url": f"http://127.0.0.1:{server.server_address[1]}",
+                "fixed": [], "upload": None, "screenshot": None, "offline": False, "draw": False, "timeout_ms": 30_000}
+        result = node.run_script(str(APP / "test" / "drive.mjs"), spec, workdir=tmp_path, timeout=120)
+    online = result["online"]
+    assert online["error"].startswith("this demo runs single-image classifiers") and not online["runtimes"]
+    assert online["status"] == f"Could not start: {online['error']}"
+    assert ("image 28x28x1, meta 4" in online["error"]) if change == "two inputs" else online["error"].endswith(
+        "has no class labels")

@@ -7,7 +7,8 @@
 // SPEC: {"chromium", "base_url", "fixed": [sample indices], "upload": PNG path, a list of them or null,
 //        "screenshot": PNG path or null, "offline": true|false, "timeout_ms",
 //        "runtimes": [runtime ids] (optional: only these are driven; default every one that loaded),
-//        "screenshot_image": sample index shown in the screenshot (optional; default fixed[0])}
+//        "screenshot_image": sample index shown in the screenshot (optional; default fixed[0]),
+//        "draw": false to skip the drawing}
 //   or   {"chromium", "base_url", "profile": browser profile folder, "expect_cache": cache name, "timeout_ms"}
 //        (one visit with a persistent profile: see `visit`)
 // Prints one JSON line: {"browser", "online": pass, "offline": pass, "upload", "uploads", "drawing", ...}
@@ -150,7 +151,7 @@ async function main() {
     result.uploads.push({ ...(await waitForResult(page, before, spec.timeout_ms)), preview: await preview(page) });
   }
   [result.upload] = result.uploads;
-  result.drawing = { ...(await draw(page, spec)), preview: await preview(page) };
+  if (spec.draw !== false) result.drawing = { ...(await draw(page, spec)), preview: await preview(page) };
   if (spec.screenshot) {
     await page.selectOption('#runtime', result.online.started_on || result.online.runtimes[0]);
     const before = await seq(page);

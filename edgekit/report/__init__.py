@@ -35,6 +35,12 @@ def gate_passed(artifacts: list[dict[str, Any]]) -> bool:
     return True
 
 
+def report_passed(report: dict[str, Any]) -> bool:
+    """The build's gate: every target was built and every artifact passed (`gate_passed`)."""
+    targets_built = all(s.get("status") != "failed" for s in (report.get("target_status") or {}).values())
+    return targets_built and gate_passed(report.get("artifacts", []))
+
+
 def exit_code(report: dict[str, Any]) -> int:
     """0 when the gate passed; else the highest exit code among what could not be built (a target, an
     artifact), or 1 when everything was built but a budget, parity or package check failed."""

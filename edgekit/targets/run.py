@@ -61,7 +61,9 @@ def build_isolated(name: str, stage: Path, build: Callable[[], list[dict[str, An
         error = ConversionError(f"internal error in the {name} target: {type(err).__name__}: {first}",
                                 hint="set EDGEKIT_DEBUG=1 for a traceback")
     shutil.rmtree(stage / name, ignore_errors=True)
-    progress.say(f"[red]✗ {name} failed:[/] {error.one_line()}")
+    from rich.markup import escape
+
+    progress.say(f"[red]✗ {name} failed:[/] {escape(error.one_line())}")
     return [], failed_status(error), error
 
 

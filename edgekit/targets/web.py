@@ -41,7 +41,9 @@ def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list
     try:
         artifacts = [_tfjs_artifact(ctx, cfg, model, reference)]
     except (UnsupportedModelError, ConversionError) as err:  # the .tflite for LiteRT.js may still take the model
-        ctx.progress.say(f"[red]✗[/] web tfjs: {err.one_line()}")
+        from rich.markup import escape
+
+        ctx.progress.say(f"[red]✗[/] web tfjs: {escape(err.one_line())}")
         artifacts = [failed_artifact("web", "tfjs", "web/tfjs/model.json", cfg.quantize, err)]
     if cfg.litertjs:
         artifacts.append(_tflite_artifact(ctx, cfg, ctx.model, ctx.reference))
@@ -261,7 +263,9 @@ def node_outputs(ctx: BuildContext, cfg: WebTarget, model_json: Path) -> dict[st
         outputs: dict[str, Any] = {}
         for name, info in result["backends"].items():
             if "error" in info:
-                ctx.progress.say(f"[yellow]warning:[/] TF.js {name} backend in Node: {info['error']}")
+                from rich.markup import escape
+
+                ctx.progress.say(f"[yellow]warning:[/] TF.js {name} backend in Node: {escape(info['error'])}")
                 outputs[name] = info["error"]
                 continue
             outputs[name] = [np.fromfile(o["file"], dtype=np.float32).reshape(info["samples"], *o["shape"])
