@@ -153,9 +153,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edgekit.check import check_report
     from edgekit.summary import print_summary
 
+    from edgekit.report import exit_code
+
     report = check_report(args.report, budgets_file=args.budgets)
     print_summary(report, out=args.report.parent)
-    return EXIT_OK if report["passed"] else EXIT_BUDGET
+    return exit_code(report)
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -176,9 +178,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
         harness = import_module(f"edgekit.profile.{args.target}")
         results = harness.run(config, out=out, args=args, progress=Reporter(quiet=args.quiet))
         source = f"edgekit profile --target {args.target}"
+    from edgekit.report import exit_code
+
     report = merge_results(report_path, results, source=source)
     print_summary(report, out=out)
-    return EXIT_OK if report["passed"] else EXIT_BUDGET
+    return exit_code(report)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ import numpy as np
 from edgekit.errors import InputError
 from edgekit.sanity import CANDIDATES, leading_preprocessing
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 EVAL_NAMES = ("test", "val", "validation", "eval")
 TRIAL = 256
 
@@ -88,8 +87,9 @@ def _npz(path: Path) -> dict[str, Any]:
         labels = [archive[key] for key in keys if key.startswith("y_") and archive[key].dtype.kind in "iu"]
     found = _splits(splits, path)
     found.update(kind="npz", path=str(path))
-    if labels:
-        found["class_names"] = [str(i) for i in range(int(max(int(y.max()) for y in labels if y.size) + 1))]
+    tops = [int(y.max()) for y in labels if y.size]
+    if tops:
+        found["class_names"] = [str(i) for i in range(max(tops) + 1)]
     return found
 
 
@@ -98,11 +98,16 @@ def _image_folder(path: Path, image: Any) -> dict[str, Any]:
     if not splits:
         raise InputError(f"{path} holds no <split>/<class>/ folders", hint="lay images out as <path>/<split>/<class>/*.png")
     found = _splits(splits, path)
-    classes = sorted(p.name for p in (path / found["eval_split"]).iterdir() if p.is_dir())
+    # every split's class folders: a split that lacks one still numbers the others the same way
+    classes = sorted({p.name for split in splits for p in (path / split).iterdir() if p.is_dir()})
     found.update(kind="image_folder", path=str(path), class_names=classes)
-    if image is not None:
+    if image is not None and None not in image.inner:
         found.update(image_size=[int(image.inner[0]), int(image.inner[1])],
                      color_mode="rgb" if image.inner[-1] == 3 else "grayscale")
+    elif image is not None:
+        found["color_mode"] = "rgb" if image.inner[-1] == 3 else "grayscale"
+        found["notes"] = found.get("notes", []) + [
+            "the model takes any image size: the images are fed at their own size (set dataset.image_size to resize)"]
     return found
 
 
@@ -126,10 +131,15 @@ def choose_scaling(model: Any, dataset: Any) -> tuple[float, float, float, str]:
         sample = None
     own = leading_preprocessing(model, sample) if sample is not None else []
     itself = f"the model scales its input itself (layer {own[0][0].name!r})" if own else ""
-    if sample is None or sample.y is None or len(sample.inputs) != 1 or sample.inputs[0].dtype.kind != "f":
+    if sample is None or len(sample.inputs) != 1 or sample.inputs[0].dtype.kind != "f":
+        return 1.0, 0.0, 1.0, "values as stored (several inputs, integer inputs or no data to look at)"
+    if sample.y is None:  # no labels to try scalings on: go by the values' range
+        top = float(np.max(sample.inputs[0])) if sample.inputs[0].size else 0.0
+        if top <= 1.5:
+            return 1.0, 0.0, 1.0, f"values as stored: they are already in [0, {top:.3g}] (no labels to check it on)"
         if own:
-            return 1.0, 0.0, 1.0, f"raw values: {itself}"
-        return 1 / 255, 0.0, 1.0, "pixels / 255 (no labelled data to check it on)"
+            return 1.0, 0.0, 1.0, f"raw pixels: {itself} (no labels to check it on)"
+        return 1 / 255, 0.0, 1.0, f"pixels / 255: the data go up to {top:.3g} (no labels to check it on)"
     scores = []
     for label, scale, mean, std in CANDIDATES:
         x = ((sample.inputs[0] * scale - mean) / std).astype(np.float32)
@@ -169,7 +179,10 @@ def _label_output(model: Any, dataset: Any) -> Optional[str]:
 
 
 def _relative(path: Path, base: Path) -> str:
-    path = path.resolve() if not str(path).startswith("/usr/share") else path
+    """`path` relative to the config's folder, or absolute when it lies outside the user's tree."""
+    path = path.resolve()
+    if path.is_relative_to("/usr") or path.is_relative_to("/opt"):
+        return str(path)
     try:
         return os.path.relpath(path, base)
     except ValueError:

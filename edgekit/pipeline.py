@@ -20,6 +20,7 @@ from edgekit.data import load_split
 from edgekit.errors import ConfigError, UnsupportedModelError
 from edgekit.labels import check_inputs, label_output, output_kind
 from edgekit.sanity import check_reference, raise_if_nonsense
+from edgekit.sanity import message as sanity_message
 from edgekit.progress import Reporter
 from edgekit.report import SCHEMA, report_passed, write_json
 from edgekit.report.html import render as render_html
@@ -106,10 +107,12 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
             built, status[name], error = run.build_isolated(name, stage, lambda n=name: _build_target(n, ctx, config),
                                                             progress)
             artifacts += built
-            if error is not None:
+            if error is None:
+                status[name]["settings"] = run.settings_digest(config, name)
+            else:
                 errors[name] = error
-        if len(errors) == len(names) and not artifacts:
-            raise run.worst(list(errors.values()))  # nothing to show: no report, the previous build untouched
+        if len(errors) == len(names):
+            raise run.worst(list(errors.values()))  # nothing requested was built: the previous build stays untouched
         artifacts = run.in_order(artifacts)
         present = [name for name in run.ORDER if name in status]
         report = {
@@ -152,10 +155,14 @@ def _sanity_notes(verdict: Any, config: Config, progress: Reporter) -> list[str]
         return []
     if verdict.at_chance and config.build.sanity_checks:
         raise_if_nonsense(verdict)
-    notes = [f"preprocessing: {reason}" for reason in verdict.reasons]
     if verdict.at_chance:
-        notes.insert(0, f"reference accuracy {100 * verdict.accuracy:.1f} % is at chance ({100 * verdict.chance:.1f} %); "
-                        "built anyway because build.sanity_checks = false")
+        why = ("build.sanity_checks = false" if not config.build.sanity_checks
+               else f"only {verdict.samples} labelled samples, too few to stop a build on")
+        return _warn([f"{sanity_message(verdict)} — built anyway: {why}"], progress)
+    return _warn([f"preprocessing: {reason}" for reason in verdict.reasons], progress)
+
+
+def _warn(notes: list[str], progress: Reporter) -> list[str]:
     for note in notes:
         progress.say(f"[yellow]warning:[/] {escape(note)}")
     return notes

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgekit.budgets import best_by_place, describe, failures, latency_text
+from edgekit.report import count_text
 
 
 def print_summary(report: dict[str, Any], *, out: Path, console: Console | None = None) -> None:
@@ -25,7 +26,7 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
         gated = a.get("budgets") or []
         failed = [b["name"] for b in gated if not b.get("passed")]
         table.add_row(
-            a["path"], _count(a.get("bytes")), _count(a.get("gzip_bytes")),
+            a["path"], count_text(a.get("bytes")), count_text(a.get("gzip_bytes")),
             "—" if a.get("accuracy") is None else f"{100 * a['accuracy']:.2f} %",
             "—" if a.get("accuracy_drop") is None else f"{0.0 - a['accuracy_drop']:+.2f} pp",
             " · ".join(latency_text(e) for e in latency) or "—",
@@ -57,14 +58,10 @@ def print_summary(report: dict[str, Any], *, out: Path, console: Console | None 
         if a.get("status") == "failed":
             console.print(f"[red]not built[/]: {a['path']}: {escape(str((a.get('error') or {}).get('reason')))}")
     for note in report.get("notes") or []:
-        if note.startswith("target "):  # targets skipped or kept: say so beside the table
+        if note.startswith(("target ", "previous ")):  # targets skipped, kept or dropped: say so beside the table
             console.print(f"note: {escape(note)}")
     verdict = "[green]PASSED[/]" if report.get("passed") else "[red]FAILED[/]"
     console.print(f"{verdict} · report: {out / 'report.json'}")
-
-
-def _count(value: Any) -> str:
-    return "—" if value is None else f"{value:,}"
 
 
 def report_reason(report: dict[str, Any], path: str) -> str:

@@ -69,7 +69,7 @@ def test_rescaling_inside_with_scale_1_255_exits_2_naming_the_double_scaling(res
     assert result.returncode == 2, result.stderr
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line
-    assert "at chance for 3 classes" in line and "scaled twice" in line and "'rescaling'" in line
+    assert "reference model at chance" in line and "scaled twice" in line and "'rescaling'" in line
     assert "with scale = 1, mean = 0, std = 1 (raw pixels) it reaches" in line  # tried on the data
     assert "set dataset scale = 1, mean = 0, std = 1" in line
     assert not (rescaling_model / "out_0.0039").exists()  # stopped before anything was written
@@ -92,13 +92,39 @@ def test_sanity_checks_false_builds_at_chance_with_a_note(rescaling_model):
     assert any("scaled twice" in note for note in report["notes"])
 
 
-def test_chance_is_the_majority_class_when_labels_are_skewed():
-    labels = np.array([0] * 80 + [1] * 10 + [2] * 10)
-    chance, threshold = chance_level(labels, 3)
-    assert chance == pytest.approx(0.8) and threshold > 0.8
-    balanced = np.arange(300) % 10
-    chance, threshold = chance_level(balanced, 10)
-    assert chance == pytest.approx(0.1) and 0.18 < threshold < 0.22
+def test_balanced_accuracy_judges_skewed_labels_and_small_sets_fairly():
+    """A constant predictor scores 1/classes balanced, however skewed the labels; a model that finds part
+    of the minority class passes; small sets have a wider margin."""
+    from edgekit.sanity import balanced_accuracy
+
+    labels = np.array([0] * 900 + [1] * 100)
+    chance, threshold = chance_level(labels)
+    assert chance == 0.5 and threshold < 0.6
+    assert balanced_accuracy(np.zeros(1000, dtype=int), labels) == 0.5  # 90 % accurate, no better than blind
+    finds_some = np.concatenate([np.zeros(900, dtype=int), np.ones(40, dtype=int), np.zeros(60, dtype=int)])
+    assert balanced_accuracy(finds_some, labels) == pytest.approx(0.7) and 0.7 > threshold
+    small = np.array([0, 1] * 25)
+    assert chance_level(small)[1] < 0.75  # a real 85 % binary model passes on 50 samples
+    assert chance_level(np.zeros(10, dtype=int)) == (1.0, 1.0)  # one class: nothing to judge
+
+
+def test_tutorial_layout_with_augmentation_before_rescaling_is_seen(tmp_path):
+    """inputs -> data_augmentation (a nested Sequential) -> Rescaling, as the Keras tutorials write it."""
+    from types import SimpleNamespace
+
+    from edgekit.models import keras_loaded
+    from edgekit.sanity import leading_preprocessing_problems
+    from edgekit.tfenv import keras3
+
+    k = keras3()
+    augment = k.Sequential([k.layers.RandomFlip("horizontal"), k.layers.RandomRotation(0.1)])
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Rescaling(1 / 127.5, offset=-1)(augment(inputs))
+    model = k.Model(inputs, k.layers.Dense(2, activation="softmax")(k.layers.Flatten()(x)))
+    loaded = keras_loaded(tmp_path / "m.keras", "keras3", model, flavor="keras3")
+    data = SimpleNamespace(inputs=[np.random.default_rng(0).random((8, 16, 16, 3), dtype=np.float32)])
+    problems = leading_preprocessing_problems(loaded, data, SimpleNamespace(scale=1 / 255))
+    assert problems and "scaled twice" in problems[0]  # [0, 1] data through x/127.5 - 1 barely varies
 
 
 def test_min_accuracy_budget_reads_percent():
@@ -113,3 +139,5 @@ def test_min_accuracy_budget_reads_percent():
     assert not entry["passed"]
     with pytest.raises(ConfigError, match="not a percentage"):
         parse_config({**base, "targets": {"android": {"budgets": {"min_accuracy": "lots"}}}})
+    with pytest.raises(ConfigError, match='ambiguous.*"90 %"'):  # a fraction where percent is meant
+        parse_config({**base, "targets": {"android": {"budgets": {"min_accuracy": 0.9}}}})

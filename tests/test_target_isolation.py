@@ -92,3 +92,28 @@ def test_a_missing_tool_is_named_before_the_model_loads_and_the_rest_builds(tmp_
     report = report_of(tmp_path)
     assert report["target_status"]["web"]["status"] == "failed" and "EDGEKIT_CHROMIUM" in report["target_status"]["web"]["reason"]
     assert [a["target"] for a in report["artifacts"]] == ["android"]
+
+
+def test_previous_targets_that_failed_or_whose_settings_changed_are_not_kept(tmp_path, tiny_model_path):
+    config = all_targets(tmp_path, tiny_model_path, ios="activation_quantization = true")
+    assert cli("build", "--config", str(config), "--target", "all").returncode == 4  # iOS needs macOS for that
+    result = cli("build", "--config", str(config), "--target", "android")
+    assert result.returncode == 0, result.stderr  # the old iOS failure is not carried forward
+    report = report_of(tmp_path)
+    assert report["targets"] == ["android", "web"] and "ios" not in report["target_status"]
+    assert any("previous ios artifacts dropped: it had failed" in note for note in report["notes"])
+    config.write_text(config.read_text().replace('node_backends = ["wasm"]', 'node_backends = ["wasm"]\nquantize = "float16"'))
+    assert cli("build", "--config", str(config), "--target", "android").returncode == 0
+    report = report_of(tmp_path)
+    assert report["targets"] == ["android"] and not (tmp_path / "out/web").exists()
+    assert any("[targets.web] settings changed" in note for note in report["notes"])
+
+
+def test_a_failing_rebuild_of_one_target_leaves_the_previous_build_untouched(tmp_path, tiny_model_path):
+    config = all_targets(tmp_path, tiny_model_path)
+    assert cli("build", "--config", str(config), "--target", "all").returncode == 0
+    before = report_of(tmp_path)
+    config.write_text(config.read_text().replace('variants = ["fp16"]', 'variants = ["fp16"]\nactivation_quantization = true'))
+    result = cli("build", "--config", str(config), "--target", "ios")
+    assert result.returncode == 4 and "macOS" in result.stderr
+    assert report_of(tmp_path) == before and (tmp_path / "out/ios/model_fp16.mlpackage").is_dir()

@@ -173,9 +173,17 @@ def _image_folder(cfg: DatasetSection, split: str) -> tuple[np.ndarray, np.ndarr
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise InputError(f"{root} has no class sub-folders")
+    # with class_names set, a folder's label is its place in that list (a split that lacks a class
+    # keeps the others' numbers); without, the folders in sorted order
+    names = list(cfg.class_names) if cfg.class_names else classes
+    unknown = [name for name in classes if name not in names]
+    if unknown:
+        raise InputError(f"{root}: class folder {unknown[0]!r} is not in dataset.class_names",
+                         hint="list every class folder in class_names, in the model's output order")
     mode = "L" if cfg.color_mode == "grayscale" else "RGB"
     images, labels = [], []
-    for index, name in enumerate(classes):
+    for name in classes:
+        index = names.index(name)
         for file in sorted((root / name).iterdir()):
             if file.suffix.lower() not in _IMAGE_SUFFIXES:
                 continue
@@ -193,4 +201,4 @@ def _image_folder(cfg: DatasetSection, split: str) -> tuple[np.ndarray, np.ndarr
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise InputError(f"{root}: images differ in size {sorted(shapes)[:3]}", hint="set dataset.image_size = [H, W]")
-    return np.stack(images), np.asarray(labels), classes
+    return np.stack(images), np.asarray(labels), names

@@ -208,7 +208,7 @@ def run(config: Any, *, out: Path, args: Any, progress: Reporter) -> list[dict[s
     if cfg is None:
         raise ConfigError("the config has no [targets.web] section", hint="add [targets.web] and build it first")
     report = load_report(out / "report.json")
-    artifacts = [a for a in report["artifacts"] if a.get("target") == "web"]
+    artifacts = [a for a in report["artifacts"] if a.get("target") == "web" and a.get("status") != "failed"]
     if not artifacts:
         raise InputError(f"{out / 'report.json'} has no web artifacts",
                          hint="run `edgekit build --target web` first, or pass --out to that build's folder")

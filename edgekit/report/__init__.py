@@ -89,3 +89,8 @@ def parity_text(parity: dict[str, Any]) -> str:
     if parity.get("top1_agreement") is not None:
         parts.append(f"top-1 {100 * parity['top1_agreement']:.1f} %")
     return f"{status} ({', '.join(parts)})" if parts else status
+
+
+def count_text(value: Any) -> str:
+    """1,234 — or "—" for a number that was not measured (an artifact that could not be built)."""
+    return "—" if value is None else f"{value:,}"

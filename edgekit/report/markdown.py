@@ -7,7 +7,7 @@ from edgekit.budgets import best_by_place, describe, latency_text
 from edgekit.report import coreml as coreml_section
 from edgekit.report import delegates as delegate_section
 from edgekit.report import latency as latency_section
-from edgekit.report import parity_text
+from edgekit.report import count_text, parity_text
 from edgekit.report import web as web_section
 
 
@@ -50,10 +50,6 @@ def _targets(report: dict[str, Any]) -> list[str]:
         lines.append(f"| `{a['path']}` | **not built** (exit {(a.get('error') or {}).get('exit_code')}) | "
                      f"{(a.get('error') or {}).get('reason', '')} |")
     return lines
-
-
-def _count(value: Any) -> str:
-    return "—" if value is None else f"{value:,}"
 
 
 def _parity(artifact: dict[str, Any]) -> str:
@@ -102,7 +98,7 @@ def render(report: dict[str, Any]) -> str:
     ]
     for a in report.get("artifacts", []):
         lines.append(
-            f"| `{a['path']}` | {a['precision']} | {_count(a.get('bytes'))} | {_count(a.get('gzip_bytes'))} | "
+            f"| `{a['path']}` | {a['precision']} | {count_text(a.get('bytes'))} | {count_text(a.get('gzip_bytes'))} | "
             f"{_pct(a.get('accuracy'))} | "
             f"{_pp(0.0 - a['accuracy_drop'] if a.get('accuracy_drop') is not None else None)} | {_latency(a)} | "
             f"{_parity(a)} | {_budgets(a)} |"

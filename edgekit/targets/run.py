@@ -77,17 +77,28 @@ def failed_status(err: EdgekitError) -> dict[str, Any]:
 
 
 def fingerprint(config: Any, model_digest: str) -> str:
-    """What a build's artifacts depend on besides the target settings: model file, data, recipe, seed."""
-    digest = hashlib.sha256(model_digest.encode())
+    """What every target's artifacts depend on: edgekit's version, model file, data, recipe, seed."""
+    from edgekit import __version__
+
+    digest = hashlib.sha256(f"{__version__}:{model_digest}".encode())
     digest.update(json.dumps(config.dataset.model_dump(mode="json"), sort_keys=True).encode())
     digest.update(json.dumps([step.model_dump(mode="json") for step in config.recipe], sort_keys=True).encode())
     digest.update(str(config.build.seed).encode())
     return digest.hexdigest()[:32]
 
 
+def settings_digest(config: Any, name: str) -> str:
+    """What one target's artifacts depend on in its own section (budgets aside: they are re-applied)."""
+    settings = getattr(config.targets, name).model_dump(mode="json", exclude={"budgets"})
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def keep_previous(out: Path, stage: Path, rebuilt: list[str], config: Any, print_: str
                   ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[str]]:
-    """(artifacts, statuses, notes) of the previous build's other targets, their folders copied into `stage`."""
+    """(artifacts, statuses, notes) of the previous build's other targets, their folders copied into `stage`.
+
+    A target is kept only when it was built (not failed), from the same model, data, recipe, seed
+    and edgekit version (`fingerprint`), with the same target settings, and its folder is still there."""
     from edgekit.budgets import evaluate
 
     path = out / "report.json"
@@ -95,33 +106,45 @@ def keep_previous(out: Path, stage: Path, rebuilt: list[str], config: Any, print
         return [], {}, []
     try:
         previous = json.loads(path.read_text(encoding="utf-8"))
-        others = [t for t in previous.get("targets", []) if t not in rebuilt and t in ORDER]
-    except (OSError, ValueError, AttributeError):
-        return [], {}, [f"the previous report in {out} is unreadable: its other targets were not kept"]
+        others = [t for t in previous["targets"] if t not in rebuilt and t in ORDER]
+        statuses = {name: dict(previous.get("target_status", {}).get(name) or {}) for name in others}
+        kept_artifacts = {name: [a for a in previous["artifacts"] if a["target"] == name] for name in others}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return [], {}, [f"previous targets dropped: the report in {out} is unreadable"]
     if not others:
         return [], {}, []
     if previous.get("fingerprint") != print_:
-        return [], {}, [f"previous {', '.join(others)} artifacts dropped: they were built from another model file, "
-                        "data settings, recipe or seed"]
-    artifacts, statuses, notes = [], {}, []
+        return [], {}, [f"previous {', '.join(others)} artifacts dropped: built from another model file, data settings, "
+                        "recipe, seed or edgekit version"]
+    artifacts, kept, notes = [], {}, []
     for name in others:
-        settings = getattr(config.targets, name, None)
-        status = (previous.get("target_status") or {}).get(name, {"status": "built"})
-        if settings is None:
-            notes.append(f"previous {name} artifacts dropped: the config has no [targets.{name}] any more")
+        status = statuses[name]
+        why = _not_keepable(name, status, config, out)
+        if why:
+            notes.append(f"previous {name} artifacts dropped: {why}")
             continue
-        if (out / name).is_dir():
-            shutil.copytree(out / name, stage / name, symlinks=True)
-        kept = [a for a in previous.get("artifacts", []) if a.get("target") == name]
-        for artifact in kept:
-            if artifact.get("status") != "failed":
-                shipped = artifact.get("shipped", True)
-                artifact["budgets"] = evaluate(artifact, settings.budgets) if shipped else []
-        artifacts += kept
-        statuses[name] = {**status, "kept_from": previous.get("created")}
-        notes.append(f"{name}: kept from the build of {previous.get('created')} (same model and settings); "
+        shutil.copytree(out / name, stage / name, symlinks=True)
+        settings = getattr(config.targets, name)
+        for artifact in kept_artifacts[name]:
+            if artifact.get("status") != "failed" and artifact.get("shipped", True):
+                artifact["budgets"] = evaluate(artifact, settings.budgets)
+        artifacts += kept_artifacts[name]
+        kept[name] = {**status, "kept_from": status.get("kept_from") or previous.get("created")}
+        notes.append(f"target {name} kept from the build of {kept[name]['kept_from']} (same model and settings); "
                      "its budgets re-applied")
-    return artifacts, statuses, notes
+    return artifacts, kept, notes
+
+
+def _not_keepable(name: str, status: dict[str, Any], config: Any, out: Path) -> Optional[str]:
+    if getattr(config.targets, name, None) is None:
+        return f"the config has no [targets.{name}] any more"
+    if status.get("status") != "built":
+        return "it had failed in that build"
+    if status.get("settings") != settings_digest(config, name):
+        return f"[targets.{name}] settings changed since"
+    if not (out / name).is_dir():
+        return f"its folder {out / name} is gone"
+    return None
 
 
 def in_order(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,94 @@
+"""The building blocks every config section shares: strict models, budgets, parity tolerances."""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgekit.units import parse_duration_ms, parse_size
+
+ANDROID_DELEGATES = ("xnnpack", "gpu", "nnapi")  # delegates edgekit checks (edgekit/delegates.py)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Budgets(Strict):
+    """Budget limits; each is optional. Sizes in bytes, latency in ms, accuracy drop in points."""
+
+    max_size: Optional[int] = Field(None, json_schema_extra={"example": 'max_size = "400 KB"'})
+    max_download: Optional[int] = Field(None, json_schema_extra={"example": 'max_download = "300 KB"'})
+    max_latency_p50: Optional[float] = Field(None, json_schema_extra={"example": 'max_latency_p50 = "2 ms"'})
+    max_accuracy_drop: Optional[float] = Field(
+        None, ge=0, json_schema_extra={"example": "max_accuracy_drop = 1.0  # percentage points"}
+    )
+    min_accuracy: Optional[float] = Field(
+        None, ge=0, le=100, json_schema_extra={"example": 'min_accuracy = "92.5 %"  # percent, on the eval split'}
+    )
+    max_download_brotli: Optional[int] = Field(
+        None, json_schema_extra={"example": 'max_download_brotli = "300 KB"  # web: brotli of the model files'})
+    max_browser_p50: Optional[float] = Field(
+        None, json_schema_extra={"example": 'max_browser_p50 = "3 ms"  # web: fastest browser runtime only'})
+    max_first_inference: Optional[float] = Field(
+        None, json_schema_extra={"example": 'max_first_inference = "2 s"  # web: page open to first result'})
+    min_delegated_fraction: Optional[dict[str, float]] = Field(
+        None, json_schema_extra={"example": "min_delegated_fraction = { gpu = 1.0, xnnpack = 1.0 }  # android"}
+    )
+
+    @field_validator("min_delegated_fraction")
+    @classmethod
+    def _delegates(cls, value: Optional[dict[str, float]]) -> Optional[dict[str, float]]:
+        for name, fraction in (value or {}).items():
+            if name not in ANDROID_DELEGATES:
+                guess = difflib.get_close_matches(name, ANDROID_DELEGATES, n=1)
+                hint = f" — did you mean '{guess[0]}'?" if guess else ""
+                raise ValueError(f"unknown delegate {name!r}{hint}; use {', '.join(ANDROID_DELEGATES)}")
+            if not 0.0 <= fraction <= 1.0:
+                raise ValueError(f"{name} = {fraction}: a fraction of the graph's nodes, 0 to 1 (1.0 = all of it)")
+        return value
+
+    @field_validator("max_size", "max_download", "max_download_brotli", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return None if value is None else parse_size(value)
+
+    @field_validator("min_accuracy", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        """Percent: "92.5 %" or 92.5. A bare number up to 1 is refused: 0.9 could mean 90 % or 0.9 %."""
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                number = float(text.removesuffix("%").strip())
+            except ValueError:
+                raise ValueError(f"{value!r} is not a percentage; write e.g. \"92.5 %\"") from None
+            if text.endswith("%"):
+                return number
+            value = number
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 1:
+            raise ValueError(f"min_accuracy = {value!r} is ambiguous (a fraction or {value} %?); "
+                             f"write it in percent with the sign, e.g. \"{100 * value:g} %\"")
+        return value
+
+    @field_validator("max_latency_p50", "max_browser_p50", "max_first_inference", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration_ms(value)
+
+
+class ParityTolerance(Strict):
+    """How far an artifact may be from the Keras model it came from (see edgekit/validate.py). Unset = not checked."""
+
+    max_relative_error: Optional[float] = Field(
+        None, gt=0, json_schema_extra={"example": "max_relative_error = 0.02  # mean |error| / mean |output spread|"})
+    min_confident_agreement: Optional[float] = Field(
+        None, ge=0, le=1, json_schema_extra={"example": "min_confident_agreement = 0.99  # top-1, confident samples"})
+    confident_margin: float = Field(
+        0.2, gt=0, lt=1, json_schema_extra={"example": "confident_margin = 0.2  # gap between the top-2 probabilities"})
+    max_accuracy_loss: Optional[float] = Field(
+        None, ge=0, json_schema_extra={"example": "max_accuracy_loss = 1.0  # pp below the Keras model"})
+    max_abs_error: Optional[float] = Field(None, gt=0, json_schema_extra={"example": "max_abs_error = 0.01"})
+    min_top1_agreement: Optional[float] = Field(
+        None, ge=0, le=1, json_schema_extra={"example": "min_top1_agreement = 0.99  # all samples"})
