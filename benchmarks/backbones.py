@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/backbones.py [--only MobileNetV2,ResNet50] [--flavors keras3,tf_keras]
                                              [--size 64] [--no-matrix] [--no-recipe] [--out build/bench_backbones]
 
-Each backbone is built with weights=None at size x size x 3, trained 2 epochs on 900 real
+Each backbone is built with weights=None at size x size x 3, trained 2 epochs (MobileNetV2: 4) on 900 real
 Fashion-MNIST images (3 classes; tests/backbones.py), saved, and built from the command line with
 Android fp32/fp16/dynamic/int8, iOS fp16/palettized/int8 and web (TF.js uint8 in Node wasm,
 LiteRT.js dynamic; Chromium tfjs-wasm and litertjs-wasm). The recipe rows train 8 epochs on 1,500
