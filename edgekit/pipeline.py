@@ -81,8 +81,9 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
         model = check_inputs(model, evaluation)
         calibration = load_split(data, data.calibration_split, limit=data.calibration_samples,
                                  seed=config.build.seed, inputs=model.inputs)
-    with progress.stage(f"reference outputs on {len(evaluation):,} samples"):
-        reference = model.predict(evaluation.inputs)
+    with progress.stage(f"reference outputs on {len(evaluation):,} samples"), \
+            progress.bar("reference outputs", len(evaluation)) as advance:
+        reference = model.predict(evaluation.inputs, progress=advance)
     label_index = label_output(model, evaluation, data.label_output, reference)
     reference_accuracy = None if label_index is None else accuracy(reference[label_index], evaluation.y)
     progress.say(f"  reference accuracy {_percent(reference_accuracy)} ({model.params:,} parameters)")

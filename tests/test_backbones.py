@@ -42,3 +42,20 @@ def test_mobilenetv3small_builds_every_target_from_the_command_line(tmp_path, fl
 @pytest.mark.parametrize("name", BACKBONES)
 def test_backbone_matrix_builds_every_target_or_says_why(tmp_path, name, flavor):
     check_row(run_case(name, flavor, tmp_path, size=64))
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("name", ["MobileNetV2", "EfficientNetB0"])
+def test_prune_cluster_qat_recipe_on_keras3_backbones_builds_every_target_and_matches(tmp_path, name):
+    """Prune + cluster + QAT on a Keras 3 backbone trained well first: the coverage lists what each
+    step took and what it left with the reason, and every artifact matches the Keras model it came from."""
+    from tests.backbones import RECIPE
+
+    row = run_case(name, "keras3", tmp_path, size=64, recipe=RECIPE, epochs=8, train_images=1500)
+    assert row["exit"] == 0, row["stderr"]
+    check_row(row)
+    coverage = row["recipe"]["coverage"]
+    assert set(coverage) == {"prune", "cluster", "qat"}
+    for step in coverage.values():
+        assert step.get("applied", 0) > 0
+        assert all(reason for reason in step["reasons"])  # every layer left as it is says why

@@ -12,7 +12,7 @@ import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -51,8 +51,10 @@ class LoadedModel:
     def output_names(self) -> list[str]:
         return [info.name for info in self.outputs]
 
-    def predict(self, xs: Sequence[np.ndarray] | np.ndarray, *, batch_size: int = 256) -> list[np.ndarray]:
-        """Outputs (one float32 array per model output) for inputs (one array per model input)."""
+    def predict(self, xs: Sequence[np.ndarray] | np.ndarray, *, batch_size: int = 256,
+                progress: Optional[Callable[[int], None]] = None) -> list[np.ndarray]:
+        """Outputs (one float32 array per model output) for inputs (one array per model input);
+        `progress(n)` is called after each batch with the samples it held."""
         from edgekit.models.export import keras_inputs, keras_outputs
 
         xs = [xs] if isinstance(xs, np.ndarray) else list(xs)
@@ -69,6 +71,8 @@ class LoadedModel:
                 result = self._call_saved_model(batch)
             for store, value in zip(rows, result):
                 store.append(np.asarray(value, dtype=np.float32)[:real])
+            if progress is not None:
+                progress(real)
         return [np.concatenate(store) for store in rows]
 
     def _call_saved_model(self, batch: list[np.ndarray]) -> list[Any]:

@@ -284,8 +284,9 @@ def _tflite_artifact(ctx: BuildContext, cfg: WebTarget, model: Any, reference: l
     with ctx.progress.stage(f"web tflite {precision} (batch 1, for LiteRT.js): converted"):
         data = tflite.convert(model, cfg.tflite_precision, calibration=ctx.calibration)
         (ctx.stage / relative).write_bytes(data)
-    with ctx.progress.stage(f"web tflite {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
-        _, outputs = run(data, ctx.eval.inputs, **names)
+    with ctx.progress.stage(f"web tflite {precision}: validated on {len(ctx.eval):,} samples in LiteRT"), \
+            ctx.progress.bar(f"{precision} eval", len(ctx.eval)) as advance:
+        _, outputs = run(data, ctx.eval.inputs, progress=advance, **names)
     check = ctx.parity(outputs, cfg.parity[precision], samples=cfg.parity_samples, reference=reference)
     with ctx.progress.stage(f"web tflite {precision}: native LiteRT reference timing on host ({cfg.runs} runs)"):
         host = profile_tflite(data, ctx.eval.inputs, threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs,
