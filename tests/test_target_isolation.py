@@ -53,6 +53,7 @@ def test_a_target_failing_mid_build_keeps_the_others_and_exits_with_its_code(tmp
     assert (tmp_path / "out/android/model_fp32.tflite").is_file() and (tmp_path / "out/web/tfjs/model.json").is_file()
     assert not (tmp_path / "out/ios").exists()  # nothing half-written
     assert "ios" in (tmp_path / "out/report.md").read_text()
+    assert cli("check", str(tmp_path / "out/report.json")).returncode == 4  # check agrees with the build
 
 
 def test_target_android_after_all_keeps_ios_and_web_then_a_new_model_drops_them(tmp_path, tiny_model_path):
