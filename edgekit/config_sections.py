@@ -52,7 +52,12 @@ class Budgets(Strict):
     @field_validator("max_size", "max_download", "max_download_brotli", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
-        return None if value is None else parse_size(value)
+        """A size in bytes ("400 KB", "400 KiB", or a bare number of bytes); 0 is refused: nothing fits in it."""
+        size = None if value is None else parse_size(value)
+        if size == 0:
+            raise ValueError(f"{value!r} is 0 bytes: no artifact fits; give a real limit such as \"400 KB\" "
+                             "or remove the budget")
+        return size
 
     @field_validator("min_accuracy", mode="before")
     @classmethod
@@ -75,7 +80,11 @@ class Budgets(Strict):
     @field_validator("max_latency_p50", "max_browser_p50", "max_first_inference", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        return None if value is None else parse_duration_ms(value)
+        """A duration in ms ("2 ms", "0.5 s", or a bare number of ms); 0 is refused: nothing runs in no time."""
+        duration = None if value is None else parse_duration_ms(value)
+        if duration == 0:
+            raise ValueError(f"{value!r} is no time at all: give a real limit such as \"5 ms\" or remove the budget")
+        return duration
 
 
 class ParityTolerance(Strict):

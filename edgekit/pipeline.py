@@ -25,7 +25,7 @@ from edgekit.progress import Reporter
 from edgekit.report import SCHEMA, report_passed, write_json
 from edgekit.report.html import render as render_html
 from edgekit.report.markdown import render
-from edgekit.staging import check_output_dir, staged_output
+from edgekit.staging import check_output_dir, output_lock, staged_output
 from edgekit.targets import run
 from edgekit.validate import accuracy
 
@@ -55,6 +55,12 @@ def resolve_targets(config: Config, requested: str) -> list[str]:
 
 
 def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
+    check_output_dir(config.build.out)
+    with output_lock(config.build.out):
+        return _build(config, target=target, progress=progress)
+
+
+def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     names = resolve_targets(config, target)
     skipped = [n for n in targets.KNOWN if getattr(config.targets, n) is not None and n not in names]
     notes = [f"target {n} is configured but not built: edgekit {__version__} builds {', '.join(targets.AVAILABLE)} only"

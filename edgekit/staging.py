@@ -7,26 +7,53 @@ existing output directory is replaced only if it is empty or was written by edge
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, EnvironmentProblem
 
 MARKER = ".edgekit-build"
 
 
 def check_output_dir(out: Path) -> None:
-    """Fail early (before heavy work) if `out` may not be replaced."""
-    if not out.exists():
-        return
-    if not out.is_dir():
+    """Fail early (before heavy work) if `out` may not be replaced, or its folder cannot be written."""
+    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise ConfigError(f"output path {out} lies under {parent}, which is not a folder", hint="choose another --out")
+    if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory", hint="choose another --out")
-    if any(out.iterdir()) and not (out / MARKER).exists():
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ConfigError(f"output directory {out} is not empty and was not written by edgekit",
                           hint="choose a new --out directory; edgekit replaces only its own build folders")
+    try:  # read-only, immutable or full: find out now, not after training
+        probe = tempfile.NamedTemporaryFile(dir=parent, prefix=".edgekit-write-check-", delete=True)
+        probe.write(b"x" * 4096)
+        probe.flush()
+        probe.close()
+    except OSError as err:
+        raise EnvironmentProblem(f"cannot write the build next to {out} ({parent}: {err.strerror or err})",
+                                 hint="choose an --out on a writable disk with free space") from None
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """One build at a time per output folder: a second one exits 4 instead of racing the first."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.with_name(f".{out.name}.lock")
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise EnvironmentProblem(f"another edgekit build is writing {out} right now",
+                                     hint="wait for it to finish, or build into another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -291,3 +291,17 @@ def test_a_model_tfjs_cannot_convert_fails_that_artifact_and_keeps_the_tflite(tm
     tfjs = artifacts["web/tfjs/model.json"]
     assert tfjs["status"] == "failed" and "groups" in tfjs["error"]["reason"] and tfjs["error"]["exit_code"] == 3
     assert artifacts["web/model.tflite"]["parity"]["status"] == "passed"
+
+
+def test_a_nan_weight_is_named_by_layer_before_anything_is_converted(tmp_path, keras_module):
+    from edgekit.errors import InputError
+    from edgekit.models import load_model
+
+    model = keras_module.Sequential([keras_module.layers.InputLayer(input_shape=(4,)),
+                                     keras_module.layers.Dense(3, name="head")])
+    kernel, bias = model.get_layer("head").get_weights()
+    kernel[1, 2] = np.nan
+    model.get_layer("head").set_weights([kernel, bias])
+    model.save(tmp_path / "nan.keras")
+    with pytest.raises(InputError, match="layer 'head' holds 1 NaN or Inf value"):
+        load_model(tmp_path / "nan.keras")

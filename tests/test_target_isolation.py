@@ -118,3 +118,20 @@ def test_a_failing_rebuild_of_one_target_leaves_the_previous_build_untouched(tmp
     result = cli("build", "--config", str(config), "--target", "ios")
     assert result.returncode == 4 and "macOS" in result.stderr
     assert report_of(tmp_path) == before and (tmp_path / "out/ios/model_fp16.mlpackage").is_dir()
+
+
+def test_a_second_build_into_the_same_folder_exits_4_while_the_first_runs(tmp_path, tiny_model_path):
+    from edgekit.staging import output_lock
+
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
+    with output_lock(tmp_path / "out"):  # what a running build holds
+        result = cli("build", "--config", str(config))
+    assert result.returncode == 4 and "another edgekit build is writing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_under_a_file_is_refused_before_the_model_loads(tmp_path, tiny_model_path):
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
+    (tmp_path / "a-file").write_text("x")
+    result = cli("build", "--config", str(config), "--out", str(tmp_path / "a-file" / "out"))
+    assert result.returncode == 2 and "not a folder" in result.stderr and "model loaded" not in result.stderr

@@ -198,6 +198,9 @@ def test_web_server_serves_only_its_roots_on_loopback(tmp_path):
     (tmp_path / "build" / "web").mkdir(parents=True)
     (tmp_path / "build" / "web" / "model.tflite").write_bytes(b"TFL3")
     (tmp_path / "secret.txt").write_text("not served")
+    (tmp_path / "build" / "web" / "escape.txt").symlink_to(tmp_path / "secret.txt")  # a link out of the build
+    (tmp_path / "build" / "web" / "up").symlink_to(tmp_path)  # a folder link out of it
+    (tmp_path / "build" / "web" / "inside.tflite").symlink_to(tmp_path / "build" / "web" / "model.tflite")
 
     def status(url: str) -> int:
         try:
@@ -209,6 +212,8 @@ def test_web_server_serves_only_its_roots_on_loopback(tmp_path):
     with serve(tmp_path / "build", isolate=True) as base:
         assert base.startswith("http://127.0.0.1:")
         assert status(f"{base}/model/web/model.tflite") == 200
+        assert status(f"{base}/model/web/inside.tflite") == 200  # a link that stays inside is fine
+        assert status(f"{base}/model/web/escape.txt") == 404 and status(f"{base}/model/web/up/secret.txt") == 404
         assert status(f"{base}/node_modules/@tensorflow/tfjs/dist/tf.min.js") == 200
         assert status(f"{base}/bench/bench.html") == 200
         for path in ("/model/../secret.txt", "/model/%2e%2e/secret.txt", "/model/web/..%2f..%2fsecret.txt",
@@ -257,8 +262,11 @@ def test_web_quantize_nodes_conflicts_and_unmatched_patterns_are_config_errors(t
         tfjs.convert(model, tmp_path / "a", quantize="uint8", nodes={"uint8": ["*"]})
     with pytest.raises(ConfigError, match="match no weight: float16: '\\*/probs/\\*'"):
         tfjs.convert(model, tmp_path / "b", quantize="uint8", nodes={"float16": ["*/probs/*"]})
+    # two patterns that name the same weight (layer names depend on what else the session built: read them)
+    manifest = json.loads(tfjs.convert(model, tmp_path / "names", quantize="none")[0].read_text())
+    matmul = next(w["name"] for g in manifest["weightsManifest"] for w in g["weights"] if "MatMul" in w["name"])
     with pytest.raises(ConfigError, match="quantize_nodes rejected"):
-        tfjs.convert(model, tmp_path / "c", quantize="none", nodes={"float16": ["*dense*"], "uint16": ["*dense/MatMul*"]})
+        tfjs.convert(model, tmp_path / "c", quantize="none", nodes={"float16": ["*MatMul*"], "uint16": [matmul]})
 
 
 def test_web_layers_format_with_float16_nodes_runs_in_node(tmp_path, tiny_model_path):

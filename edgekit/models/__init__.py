@@ -139,8 +139,33 @@ def load_model(path: Path, *, allow_unsafe: bool = False) -> LoadedModel:
         raise InputError(f"model file not found: {path}", hint="check model.path in the config")
     kind = detect_format(path)
     if kind == "savedmodel":
-        return _load_saved_model(path, allow_unsafe=allow_unsafe)
-    return _load_keras(path, kind, allow_unsafe=allow_unsafe)
+        model = _load_saved_model(path, allow_unsafe=allow_unsafe)
+    else:
+        model = _load_keras(path, kind, allow_unsafe=allow_unsafe)
+    check_weights(model)
+    return model
+
+
+def check_weights(model: LoadedModel) -> None:
+    """A NaN or Inf weight makes every artifact wrong: name the layer before anything is converted."""
+    if model.keras_model is not None:
+        owners = [(layer.name, w) for layer in _all_layers(model.keras_model) for w in layer.weights]
+    else:
+        owners = [(getattr(v, "name", "?"), v) for v in getattr(model.loaded, "variables", [])]
+    for owner, weight in owners:
+        value = np.asarray(weight.numpy() if hasattr(weight, "numpy") else weight)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            bad = int(np.size(value) - np.isfinite(value).sum())
+            name = str(getattr(weight, "name", "?")).split("/")[-1]
+            raise InputError(f"{model.path.name}: layer {owner!r} holds {bad:,} NaN or Inf value(s) in {name}",
+                             hint="retrain or repair the model: every artifact converted from it would be wrong")
+
+
+def _all_layers(model: Any) -> list[Any]:
+    found = []
+    for layer in model.layers:
+        found += _all_layers(layer) if hasattr(layer, "layers") and getattr(layer, "layer", None) is None else [layer]
+    return found
 
 
 def _refuse(path: Path, problems: list[str]) -> None:

@@ -65,8 +65,16 @@ class Findings:
 def scan_keras_zip(path: Path) -> tuple[dict[str, Any], Findings]:
     """Read config.json and metadata.json from a `.keras` archive and scan the config
     (against the Keras 3 allowlist when metadata.json says Keras 3)."""
+    from edgekit.errors import UnsafeModelError
+    from edgekit.models import archive as bounds
+
     try:
         with zipfile.ZipFile(path) as archive:
+            refused = bounds.problems(archive)
+            if refused:  # not even allow_unsafe opens these: they are not model files
+                more = f" (+{len(refused) - 1} more)" if len(refused) > 1 else ""
+                raise UnsafeModelError(f"{path.name}: refused to open the archive: {refused[0]}{more}",
+                                       hint="re-save the model with model.save('model.keras') from a source you trust")
             names = set(archive.namelist())
             if "config.json" not in names:
                 raise ValueError("no config.json inside the archive")

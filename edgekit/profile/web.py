@@ -31,6 +31,24 @@ SAMPLES = "web/samples.json"
 NOTE = "headless Chromium on the build machine ({cpu}); the local server sends files uncompressed"
 
 
+NOWHERE = str(Path(tempfile.gettempdir()) / "edgekit-no-such-file")
+
+
+def contained(root: Path, relative: str) -> str:
+    """The regular file `relative` names under `root`, resolved (links followed) and still inside the
+    root — or a path that does not exist (404). A link in a build folder never leads outside it."""
+    base = root.resolve()
+    try:
+        target = (base / relative).resolve()
+    except (OSError, RuntimeError):
+        return NOWHERE
+    if target != base and not target.is_relative_to(base):
+        return NOWHERE
+    if target.is_dir():
+        return str(target) + "/"  # the handler lists or 404s a folder itself
+    return str(target) if target.is_file() else NOWHERE
+
+
 class FileHandler(SimpleHTTPRequestHandler):
     """Serves /model/ (the build folder), /node_modules/ and /bench/ (edgekit/web) and nothing else."""
 
@@ -51,8 +69,8 @@ class FileHandler(SimpleHTTPRequestHandler):
             if clean.startswith(f"/{prefix}/"):
                 relative = clean[len(prefix) + 2:]
                 if ".." not in relative.split("/"):
-                    return str(root / relative)
-        return str(Path(tempfile.gettempdir()) / "edgekit-no-such-file")
+                    return contained(root, relative)
+        return NOWHERE
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
