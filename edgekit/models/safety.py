@@ -67,6 +67,7 @@ def scan_keras_zip(path: Path) -> tuple[dict[str, Any], Findings]:
     (against the Keras 3 allowlist when metadata.json says Keras 3)."""
     from edgekit.errors import UnsafeModelError
     from edgekit.models import archive as bounds
+    from edgekit.models import h5check
 
     try:
         with zipfile.ZipFile(path) as archive:
@@ -75,6 +76,10 @@ def scan_keras_zip(path: Path) -> tuple[dict[str, Any], Findings]:
                 more = f" (+{len(refused) - 1} more)" if len(refused) > 1 else ""
                 raise UnsafeModelError(f"{path.name}: refused to open the archive: {refused[0]}{more}",
                                        hint="re-save the model with model.save('model.keras') from a source you trust")
+            for info in archive.infolist():
+                if info.filename.lower().endswith((".h5", ".hdf5")):
+                    with archive.open(info) as member:
+                        _refuse_h5(f"{path.name}: {info.filename}", h5check.problems(member, file_size=info.file_size))
             names = set(archive.namelist())
             if "config.json" not in names:
                 raise ValueError("no config.json inside the archive")
@@ -87,11 +92,24 @@ def scan_keras_zip(path: Path) -> tuple[dict[str, Any], Findings]:
     return config, findings
 
 
+def _refuse_h5(name: str, problems: list[str]) -> None:
+    """HDF5 content that reads outside the file or inflates past it: refused, whatever allow_unsafe says."""
+    from edgekit.errors import UnsafeModelError
+
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UnsafeModelError(f"{name}: refused to read the weights: {problems[0]}{more}",
+                               hint="re-save the model with model.save() from a source you trust")
+
+
 def scan_h5(path: Path) -> tuple[dict[str, Any], Findings]:
-    """Read the `model_config` attribute of a legacy `.h5` file and scan it."""
+    """Read the `model_config` attribute of a legacy `.h5` file and scan it (after its layout is vetted)."""
     import h5py
 
+    from edgekit.models import h5check
+
     try:
+        _refuse_h5(path.name, h5check.problems(str(path), file_size=path.stat().st_size))
         with h5py.File(path, "r") as handle:
             raw = handle.attrs.get("model_config")
             version = handle.attrs.get("keras_version")
