@@ -41,19 +41,35 @@ def check_output_dir(out: Path) -> None:
 
 @contextlib.contextmanager
 def output_lock(out: Path) -> Iterator[None]:
-    """One build at a time per output folder: a second one exits 4 instead of racing the first."""
+    """One build at a time per output folder: a second one exits 4 instead of racing the first.
+
+    The lock file is removed on release. A waiter that opened it before the removal would hold a
+    lock on a deleted file, so after locking we check the path still names the file we locked.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.with_name(f".{out.name}.lock")
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not _same_file(handle, path):
+                raise OSError("lock file replaced")
         except OSError:
             raise EnvironmentProblem(f"another edgekit build is writing {out} right now",
                                      hint="wait for it to finish, or build into another --out") from None
         try:
             yield
         finally:
+            path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    own = os.fstat(handle.fileno())
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 @contextlib.contextmanager

@@ -59,12 +59,14 @@ def test_check_reevaluates_a_recorded_delegated_fraction_budget(tmp_path):
     assert report["passed"] is False and "CONV_3D" in report["artifacts"][0]["budgets"][0]["note"]
 
 
-def test_build_fails_on_a_gpu_fallback_budget_and_names_the_ops(tmp_path, keras_module, capsys):
+def test_build_fails_on_a_gpu_fallback_budget_and_names_the_ops(tmp_path, keras_module, fashion_subset, capsys):
     k = keras_module
     k.utils.set_random_seed(0)
     model = k.Sequential([k.layers.InputLayer(input_shape=(28, 28, 1), name="image"), k.layers.Reshape((28, 28, 1, 1)),
                           k.layers.Conv3D(2, (3, 3, 1), strides=(2, 2, 1)), k.layers.Flatten(),
                           k.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(*fashion_subset, epochs=1, batch_size=64, verbose=0)  # above chance, or the sanity gate stops it
     model.save(tmp_path / "conv3d.keras")
     config = write_config(tmp_path, tmp_path / "conv3d.keras", precisions=("fp32",), eval_samples=100,
                           budgets="min_delegated_fraction = { xnnpack = 0.2, gpu = 1.0 }")

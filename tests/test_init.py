@@ -35,6 +35,7 @@ def test_init_fits_a_keras3_model_with_rescaling_inside_and_npz_data(tmp_path):
     from edgekit.tfenv import keras3
 
     k = keras3()
+    k.backend.clear_session()  # default layer names (rescaling) as in a fresh process
     k.utils.set_random_seed(0)
     x_train, y_train = fashion_rgb("train", count=600, size=32)
     x_test, y_test = fashion_rgb("test", count=200, size=32)

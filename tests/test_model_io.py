@@ -157,6 +157,7 @@ def logits_build(tmp_path_factory, pixels):
     from edgekit.tfenv import keras3
 
     k = keras3()
+    k.backend.clear_session()  # default names (input_layer) as in a fresh process
     k.utils.set_random_seed(1)
     model = k.Sequential([k.Input((28, 28, 1)), k.layers.Rescaling(1 / 255), k.layers.Conv2D(8, 3, strides=2),
                           k.layers.BatchNormalization(momentum=0.8), k.layers.ReLU(), k.layers.Flatten(),

@@ -24,6 +24,7 @@ def rescaling_model(tmp_path_factory):
     from edgekit.tfenv import keras3
 
     k = keras3()
+    k.backend.clear_session()  # default layer names (rescaling) as in a fresh process
     k.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("rescaling")
     x_train, y_train = fashion_rgb("train", count=900, size=32)

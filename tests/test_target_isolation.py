@@ -128,6 +128,7 @@ def test_a_second_build_into_the_same_folder_exits_4_while_the_first_runs(tmp_pa
         result = cli("build", "--config", str(config))
     assert result.returncode == 4 and "another edgekit build is writing" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    assert not (tmp_path / ".out.lock").exists()  # released with the lock
 
 
 def test_an_output_folder_under_a_file_is_refused_before_the_model_loads(tmp_path, tiny_model_path):

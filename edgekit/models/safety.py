@@ -30,29 +30,6 @@ ALLOWED_MODULES = ("keras", "tf_keras")
 # A serialised *function* may only come from these modules, and must be a function Keras has there.
 FUNCTION_MODULES = ("activations", "losses", "metrics")
 OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
-# Graph ops that touch the file system or call back into Python: refused anywhere in a graph.
-DANGEROUS_OPS = {
-    "ReadFile", "WriteFile", "MatchingFiles", "DeleteFile", "PyFunc", "PyFuncStateless", "EagerPyFunc",
-    "ImmutableConst", "PrintV2", "DebugIdentityV3", "ExperimentalDatasetToTFRecord", "DatasetToTFRecord",
-    "CreateSummaryFileWriter", "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary", "WriteRawProtoSummary",
-    "SummaryWriter", "TextLineDataset", "TextLineDatasetV2", "TFRecordDataset", "TFRecordDatasetV2",
-    "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "InitializeTableFromTextFile",
-    "InitializeTableFromTextFileV2", "SaveDataset", "SaveDatasetV2", "SnapshotDataset", "SnapshotDatasetV2",
-    "LoadDataset", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "FixedLengthRecordReader",
-    "TextLineReader", "WholeFileReader", "TFRecordReader", "LoadAndRemapMatrix", "GenerateVocabRemapping",
-    "RecordInput", "ImportEvent", "Print",
-}
-# Whole op families that read or write files, log, or pull data from outside: refused by name part.
-DANGEROUS_FAMILIES = ("Reader", "Summary", "Dataset", "Debug", "File", "Sql", "LMDB", "PyFunc", "Iterator")
-
-
-HARMLESS = {"ShardedFilename"}  # every saver formats its shard names with it: string arithmetic, no file access
-
-
-def dangerous(op: str) -> bool:
-    return op in DANGEROUS_OPS or (op not in HARMLESS and any(part in op for part in DANGEROUS_FAMILIES))
-# Checkpoint I/O every SavedModel has in its saver graph; refused anywhere else (e.g. serving code).
-CHECKPOINT_OPS = {"Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "Restore", "RestoreV2", "RestoreSlice"}
 
 
 @dataclass
@@ -309,10 +286,12 @@ def tf_keras_application_objects(class_names: set[str] | None = None) -> dict[st
 def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
     """(all op types, risky findings) of a SavedModel's graphs and function library (protobuf only).
 
-    File and Python-callback ops are refused anywhere. Checkpoint ops are allowed only in the
-    saver: the functions reachable from the nodes that `saver_def` names (and the top-level saver
-    graph of a TF2 SavedModel, which holds nothing else); anywhere else they are risky.
+    Every op must be on the allowlist of pure compute (`graph_ops.ALLOWED`); checkpoint I/O
+    (`graph_ops.SAVER_ONLY`) only in the saver: the functions reachable from the nodes that
+    `saver_def` names, and the top-level graph's `save/` nodes. Anything else is risky, named.
     """
+    from edgekit.models.graph_ops import ALLOWED, SAVER_ONLY
+
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
@@ -326,16 +305,17 @@ def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
         serving_nodes = [n for n in meta.graph_def.node if n.name not in saver_nodes]
         top = {n.op for n in meta.graph_def.node}
         ops.update(top)
-        risky += [f"{op} in the top-level graph" for op in sorted(top) if dangerous(op)]
+        saver_top = {n.op for n in meta.graph_def.node if n.name in saver_nodes or _feeds_only_saver(n, saver_nodes)}
+        risky += [f"{op} in the top-level graph" for op in sorted(top)
+                  if op not in ALLOWED and not (op in SAVER_ONLY and op in saver_top)]
         risky += [f"{n.op} in the top-level graph node {n.name}" for n in serving_nodes
-                  if n.op in CHECKPOINT_OPS and not _feeds_only_saver(n, saver_nodes)]
+                  if n.op in SAVER_ONLY and not _feeds_only_saver(n, saver_nodes)]
         for name, function in library.items():
             kinds = {node.op for node in function.node_def}
             ops.update(kinds)
-            risky += [f"{op} in function {name}" for op in sorted(kinds) if dangerous(op)]
-            if name not in saver:
-                risky += [f"{op} in function {name}" for op in sorted(kinds & CHECKPOINT_OPS)]
-    return ops, risky
+            allowed = ALLOWED | SAVER_ONLY if name in saver else ALLOWED
+            risky += [f"{op} in function {name}" for op in sorted(kinds - allowed)]
+    return ops, sorted(set(risky), key=risky.index)
 
 
 def _feeds_only_saver(node: Any, saver_nodes: set[str]) -> bool:
