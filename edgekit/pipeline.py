@@ -54,6 +54,18 @@ def resolve_targets(config: Config, requested: str) -> list[str]:
     return names
 
 
+def space_needed(config: Config) -> int:
+    """A generous guess at what a build writes: each target's artifacts are at most a few copies of the
+    model's weights (fp32/fp16/int8 files, a Core ML package, TF.js shards) plus the staging copy."""
+    path = config.model.path
+    try:
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+        size = sum(p.stat().st_size for p in files)
+    except OSError:
+        return 0  # a missing model is reported by the loader, with its own message
+    return 8 * size + (64 << 20)
+
+
 def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     check_output_dir(config.build.out)
     with output_lock(config.build.out):
@@ -69,7 +81,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
         notes += [f"target {n} skipped: the config has no [targets.{n}] section" for n in targets.KNOWN
                   if getattr(config.targets, n) is None]
     out = config.build.out
-    check_output_dir(out)
+    check_output_dir(out, needed=space_needed(config))
     unready = {name: err for name in names if (err := run.preflight(name, config)) is not None}
     for name, err in unready.items():
         progress.say(f"[red]✗ {name} cannot be built here:[/] {escape(err.one_line())}")

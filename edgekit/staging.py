@@ -19,8 +19,9 @@ from edgekit.errors import ConfigError, EnvironmentProblem
 MARKER = ".edgekit-build"
 
 
-def check_output_dir(out: Path) -> None:
-    """Fail early (before heavy work) if `out` may not be replaced, or its folder cannot be written."""
+def check_output_dir(out: Path, *, needed: int = 0) -> None:
+    """Fail early (before heavy work) if `out` may not be replaced, or its folder cannot be written
+    or lacks `needed` bytes of free space."""
     parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), None)
     if parent is None or not parent.is_dir():
         raise ConfigError(f"output path {out} lies under {parent}, which is not a folder", hint="choose another --out")
@@ -37,6 +38,10 @@ def check_output_dir(out: Path) -> None:
     except OSError as err:
         raise EnvironmentProblem(f"cannot write the build next to {out} ({parent}: {err.strerror or err})",
                                  hint="choose an --out on a writable disk with free space") from None
+    free = shutil.disk_usage(parent).free
+    if free < needed:
+        raise EnvironmentProblem(f"only {free / 2**20:.0f} MiB free on the disk of {out}; this build needs about "
+                                 f"{needed / 2**20:.0f} MiB", hint="free some space or choose an --out on another disk")
 
 
 @contextlib.contextmanager

@@ -166,3 +166,11 @@ def test_web_quantize_conflicts_and_tiny_shards_are_refused_when_the_config_is_r
         parse_config({**base, "targets": {"web": {"quantize": "uint8", "quantize_nodes": {"uint8": ["*"]}}}})
     with pytest.raises(ConfigError, match="shard_size"):
         parse_config({**base, "targets": {"web": {"shard_size": "10 B"}}})
+
+
+@pytest.mark.parametrize("budget", [{"max_size": 0}, {"max_download": "0 KB"}, {"max_latency_p50": "0 ms"},
+                                    {"max_latency_p50": 0}])
+def test_zero_budgets_are_refused_at_config_time(budget):
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_(targets__android__budgets=budget))
+    assert next(iter(budget)) in info.value.one_line() and "\n" not in info.value.one_line()

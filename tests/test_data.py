@@ -100,3 +100,27 @@ def test_image_folder_unreadable_image_is_an_input_error(tmp_path):
     (folder / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="cannot read image"):
         load_split(DatasetSection(kind="image_folder", path=tmp_path), "test")
+
+
+@pytest.mark.parametrize("content", ["empty", "strings"])
+def test_npz_empty_splits_and_string_arrays_are_input_errors_naming_the_fix(tmp_path, content):
+    x = np.zeros((0, 8, 8, 3), np.uint8) if content == "empty" else np.array([["a", "b"]] * 4)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.zeros(len(x), np.int64))
+    with pytest.raises(InputError) as info:
+        load_split(DatasetSection(kind="npz", path=tmp_path / "d.npz"), "train")
+    line = info.value.one_line()
+    assert ("has no samples" in line and "calibration_split" in line) if content == "empty" else "numeric" in line
+
+
+@pytest.mark.parametrize("labels, expected", [([0, 3, 12], "labels go from 0 to 12 but output 'probs' has 10 classes"),
+                                              ([-1, 2, 3], "labels go from -1 to 3")])
+def test_labels_the_model_cannot_predict_are_input_errors_naming_the_output(labels, expected):
+    from types import SimpleNamespace
+
+    from edgekit.labels import label_output
+
+    model = SimpleNamespace(outputs=[SimpleNamespace(name="probs")])  # label_output reads the output names only
+    data = SimpleNamespace(y=np.array(labels), class_names=None)
+    with pytest.raises(InputError) as info:
+        label_output(model, data, None, [np.full((3, 10), 0.1, np.float32)])
+    assert expected in info.value.one_line()

@@ -306,3 +306,23 @@ def test_a_nan_weight_is_named_by_layer_before_anything_is_converted(tmp_path, k
     model.save(tmp_path / "nan.keras")
     with pytest.raises(InputError, match="layer 'head' holds 1 NaN or Inf value"):
         load_model(tmp_path / "nan.keras")
+
+
+def test_free_spatial_dimensions_are_fixed_from_the_data_with_a_note(tmp_path):
+    from edgekit.models import load_model
+    from types import SimpleNamespace
+
+    from edgekit.errors import InputError
+    from edgekit.labels import check_inputs
+    from edgekit.tfenv import keras3
+
+    k = keras3()
+    inputs = k.Input((None, None, 3))
+    outputs = k.layers.Dense(2)(k.layers.GlobalAveragePooling2D()(k.layers.Conv2D(4, 3)(inputs)))
+    k.Model(inputs, outputs).save(tmp_path / "free.keras")
+    model = load_model(tmp_path / "free.keras")
+    fixed = check_inputs(model, SimpleNamespace(inputs=[np.zeros((2, 20, 24, 3), np.float32)]))
+    assert tuple(fixed.inputs[0].inner) == (20, 24, 3)
+    assert any("free dimensions [None, None, 3]" in note for note in fixed.notes)
+    with pytest.raises(InputError, match="expects shape"):
+        check_inputs(model, SimpleNamespace(inputs=[np.zeros((2, 20, 3), np.float32)]))

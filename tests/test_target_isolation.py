@@ -136,3 +136,33 @@ def test_an_output_folder_under_a_file_is_refused_before_the_model_loads(tmp_pat
     (tmp_path / "a-file").write_text("x")
     result = cli("build", "--config", str(config), "--out", str(tmp_path / "a-file" / "out"))
     assert result.returncode == 2 and "not a folder" in result.stderr and "model loaded" not in result.stderr
+
+
+def test_simulated_full_disk_is_refused_before_the_model_loads(tmp_path, tiny_model_path, monkeypatch, capsys):
+    """Mocked: shutil.disk_usage reports 1 MiB free (a really full disk cannot be made here safely)."""
+    import collections
+
+    from edgekit.cli import main
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, (1 << 30) - (1 << 20), 1 << 20))
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
+    assert main(["build", "--config", str(config)]) == 4
+    captured = capsys.readouterr()
+    assert "only 1 MiB free" in captured.err and not (tmp_path / "out").exists()
+    assert "model loaded" not in captured.out + captured.err
+
+
+def test_an_immutable_output_folder_is_refused_before_the_model_loads(tmp_path, tiny_model_path):
+    """chattr +i makes the folder unwritable even for root; skipped where the file system lacks it."""
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(locked)]).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        result = cli("build", "--config", str(config), "--out", str(locked / "out"))
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert result.returncode == 4 and "cannot write the build" in result.stderr, result.stderr
+    assert "model loaded" not in result.stdout + result.stderr and list(locked.iterdir()) == []

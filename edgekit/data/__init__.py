@@ -72,6 +72,9 @@ def load_split(cfg: DatasetSection, split: str, *, limit: int | None = None, see
         raw, labels, found = _image_folder(cfg, split)
         arrays, names = [raw], cfg.class_names or found
     total = len(arrays[0])
+    if total == 0:
+        raise InputError(f"dataset split {split!r} ({cfg.kind}{f' at {cfg.path}' if cfg.path else ''}) has no samples",
+                         hint="fill it, or point dataset.eval_split / calibration_split at a split with data")
     if limit is not None and limit < total:
         order = np.random.default_rng(seed).permutation(total)[:limit]
         order.sort()

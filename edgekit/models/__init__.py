@@ -9,6 +9,7 @@ of arrays (one per input, one per output) and exports the one graph every conver
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,5 +270,8 @@ def _dims(shape: Any) -> tuple[Optional[int], ...]:
 
 
 def _first_line(err: BaseException) -> str:
+    if isinstance(err, MemoryError) or "OOM when allocating" in str(err):
+        shape = re.search(r"tensor with shape\s*(\[[^\]]*\])", str(err))
+        return f"its weights{' (' + shape.group(1) + ')' if shape else ''} do not fit in this machine's memory"
     text = str(err).strip().splitlines()
     return text[0][:300] if text else type(err).__name__

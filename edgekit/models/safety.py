@@ -15,6 +15,7 @@ public class lists, keras.applications' layers) and the SavedModel op scan parse
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,11 @@ ALLOWED_MODULES = ("keras", "tf_keras")
 # A serialised *function* may only come from these modules, and must be a function Keras has there.
 FUNCTION_MODULES = ("activations", "losses", "metrics")
 OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
+# A layer argument may not declare a dimension above this (a Dense of that many units on a 768-wide
+# input is 48 GiB of float32); Keras would allocate and initialise the weights before any check.
+MAX_DIMENSION = 1 << 24
+# A string argument that names a location: a URL, an absolute, home or Windows path.
+LOCATION = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://|file:|/|~|\\\\|[A-Za-z]:[\\/])")
 
 
 @dataclass
@@ -121,7 +127,7 @@ def scan_config(config: Any, *, keras_builtins_unknown_to_tf_keras: bool = False
     findings = Findings()
     for node, label in _objects(config):
         findings.class_names.add(node["class_name"])
-        for problem in (check(node), _call_argument_problem(node)):
+        for problem in (check(node), _call_argument_problem(node), _dimension_problem(node)):
             line = f"layer {label!r}: {problem}" if problem and label else problem
             if line and line not in findings.problems:
                 findings.problems.append(line)
@@ -208,11 +214,34 @@ def _call_argument_problem(node: dict[str, Any]) -> str | None:
     return None
 
 
+def _dimension_problem(node: dict[str, Any]) -> str | None:
+    """Integer arguments of one object (units, filters, shapes, vocabulary sizes…) within bounds;
+    seeds are free-form and not checked."""
+    config = node.get("config")
+    if not isinstance(config, dict):
+        return None
+    for key, value in config.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, int) and not isinstance(item, bool) and "seed" not in key and abs(item) > MAX_DIMENSION:
+                return (f"{node['class_name']} declares {key} = {item:,}, above edgekit's limit of {MAX_DIMENSION:,} "
+                        "per dimension (Keras would allocate its weights before anything checks them)")
+    return None
+
+
 def _file_path_problem(node: dict[str, Any]) -> str | None:
+    """Arguments that name a file or a URL: Keras' lookup layers open a string vocabulary as a file,
+    and no built-in layer needs an absolute path or URL as data."""
     key = allow.FILE_PATH_KEYS.get(node["class_name"])
     config = node.get("config")
-    if key and isinstance(config, dict) and isinstance(config.get(key), str):
+    if not isinstance(config, dict):
+        return None
+    if key and isinstance(config.get(key), str):
         return f"{node['class_name']} reads its {key} from the file {config[key]!r} when loaded"
+    for name, value in config.items():
+        for item in value if isinstance(value, list) else [value]:
+            if name != "name" and isinstance(item, str) and LOCATION.match(item):
+                return f"{node['class_name']} argument {name} names a file or URL ({item[:80]!r})"
     return None
 
 
