@@ -81,7 +81,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
         notes += [f"target {n} skipped: the config has no [targets.{n}] section" for n in targets.KNOWN
                   if getattr(config.targets, n) is None]
     out = config.build.out
-    check_output_dir(out, needed=space_needed(config))
+    check_output_dir(out, needed=space_needed(config), locked=True)
     unready = {name: err for name in names if (err := run.preflight(name, config)) is not None}
     for name, err in unready.items():
         progress.say(f"[red]✗ {name} cannot be built here:[/] {escape(err.one_line())}")

@@ -19,9 +19,10 @@ from edgekit.errors import ConfigError, EnvironmentProblem
 MARKER = ".edgekit-build"
 
 
-def check_output_dir(out: Path, *, needed: int = 0) -> None:
+def check_output_dir(out: Path, *, needed: int = 0, locked: bool = False) -> None:
     """Fail early (before heavy work) if `out` may not be replaced, or its folder cannot be written
-    or lacks `needed` bytes of free space."""
+    or lacks `needed` bytes of free space. `locked` (this process holds `output_lock`): also try
+    renaming the previous build, which an immutable folder refuses."""
     parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), None)
     if parent is None or not parent.is_dir():
         raise ConfigError(f"output path {out} lies under {parent}, which is not a folder", hint="choose another --out")
@@ -38,6 +39,14 @@ def check_output_dir(out: Path, *, needed: int = 0) -> None:
     except OSError as err:
         raise EnvironmentProblem(f"cannot write the build next to {out} ({parent}: {err.strerror or err})",
                                  hint="choose an --out on a writable disk with free space") from None
+    if locked and out.exists():  # an immutable old build cannot be replaced: find out now
+        probe_name = out.with_name(f".{out.name}.rename-check-{os.getpid()}")
+        try:
+            os.rename(out, probe_name)
+            os.rename(probe_name, out)
+        except OSError as err:
+            raise EnvironmentProblem(f"cannot replace the previous build {out} ({err.strerror or err})",
+                                     hint="make it writable, or choose another --out") from None
     free = shutil.disk_usage(parent).free
     if free < needed:
         raise EnvironmentProblem(f"only {free / 2**20:.0f} MiB free on the disk of {out}; this build needs about "
@@ -49,23 +58,44 @@ def output_lock(out: Path) -> Iterator[None]:
     """One build at a time per output folder: a second one exits 4 instead of racing the first.
 
     The lock file is removed on release. A waiter that opened it before the removal would hold a
-    lock on a deleted file, so after locking we check the path still names the file we locked.
+    lock on a deleted file, so after locking we check the path still names the file we locked (and
+    try once more with the new file). Folders created for the lock are removed again when the build
+    leaves no output in them.
     """
+    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.with_name(f".{out.name}.lock")
-    with open(path, "a+") as handle:
+    try:
+        with _locked(path, out):
+            yield
+    finally:
+        for folder in created:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+
+
+@contextlib.contextmanager
+def _locked(path: Path, out: Path) -> Iterator[None]:
+    for attempt in range(2):
+        handle = open(path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if not _same_file(handle, path):
-                raise OSError("lock file replaced")
         except OSError:
+            handle.close()
             raise EnvironmentProblem(f"another edgekit build is writing {out} right now",
                                      hint="wait for it to finish, or build into another --out") from None
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        if _same_file(handle, path):
+            break
+        handle.close()  # the previous holder removed the file after we opened it: lock the new one
+    else:
+        raise EnvironmentProblem(f"could not lock {out}: its lock file keeps changing",
+                                 hint="check that no other process is building into it")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def _same_file(handle, path: Path) -> bool:

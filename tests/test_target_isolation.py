@@ -166,3 +166,24 @@ def test_an_immutable_output_folder_is_refused_before_the_model_loads(tmp_path, 
         subprocess.run(["chattr", "-i", str(locked)], check=True)
     assert result.returncode == 4 and "cannot write the build" in result.stderr, result.stderr
     assert "model loaded" not in result.stdout + result.stderr and list(locked.iterdir()) == []
+
+
+def test_an_immutable_previous_build_is_refused_before_the_model_loads(tmp_path, tiny_model_path):
+    config = write_config(tmp_path, tiny_model_path, precisions=("fp32",))
+    assert cli("build", "--config", str(config)).returncode == 0
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(tmp_path / "out")]).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        result = cli("build", "--config", str(config))
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "out")], check=True)
+    assert result.returncode == 4 and "cannot replace the previous build" in result.stderr, result.stderr
+    assert "model loaded" not in result.stdout + result.stderr
+
+
+def test_a_refused_model_leaves_no_folders_created_for_the_output(tmp_path):
+    (tmp_path / "broken.keras").write_text("not a zip")
+    config = write_config(tmp_path, tmp_path / "broken.keras", precisions=("fp32",))
+    result = cli("build", "--config", str(config), "--out", str(tmp_path / "new" / "deeper" / "out"))
+    assert result.returncode == 2 and "not a readable .keras archive" in result.stderr, result.stderr
+    assert not (tmp_path / "new").exists()

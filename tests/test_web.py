@@ -201,6 +201,10 @@ def test_web_server_serves_only_its_roots_on_loopback(tmp_path):
     (tmp_path / "build" / "web" / "escape.txt").symlink_to(tmp_path / "secret.txt")  # a link out of the build
     (tmp_path / "build" / "web" / "up").symlink_to(tmp_path)  # a folder link out of it
     (tmp_path / "build" / "web" / "inside.tflite").symlink_to(tmp_path / "build" / "web" / "model.tflite")
+    (tmp_path / "build" / "app").mkdir()  # a folder whose index page is a link out of the build
+    (tmp_path / "build" / "app" / "index.html").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "build" / "page").mkdir()
+    (tmp_path / "build" / "page" / "index.html").write_text("<p>inside</p>")
 
     def status(url: str) -> int:
         try:
@@ -214,6 +218,7 @@ def test_web_server_serves_only_its_roots_on_loopback(tmp_path):
         assert status(f"{base}/model/web/model.tflite") == 200
         assert status(f"{base}/model/web/inside.tflite") == 200  # a link that stays inside is fine
         assert status(f"{base}/model/web/escape.txt") == 404 and status(f"{base}/model/web/up/secret.txt") == 404
+        assert status(f"{base}/model/app/") == 404 and status(f"{base}/model/page/") == 200
         assert status(f"{base}/node_modules/@tensorflow/tfjs/dist/tf.min.js") == 200
         assert status(f"{base}/bench/bench.html") == 200
         for path in ("/model/../secret.txt", "/model/%2e%2e/secret.txt", "/model/web/..%2f..%2fsecret.txt",

@@ -12,10 +12,16 @@ import zipfile
 from pathlib import PurePosixPath
 
 MAX_MEMBERS = 10_000
-MAX_MEMBER_BYTES = 8 << 30  # 8 GiB: larger than any weights file edgekit can convert on a phone's budget
-MAX_TOTAL_BYTES = 16 << 30
-MAX_RATIO = 200  # uncompressed / compressed, for members over 1 MiB (weights compress ~1.1x, zip bombs ~1000x)
+MAX_MEMBER_BYTES = 4 << 30  # 4 GiB: larger than any weights file edgekit can convert on a phone's budget
+MAX_TOTAL_BYTES = 4 << 30
+# Uncompressed / compressed, for each member over 1 MiB and for the archive as a whole once it
+# inflates past 16 MiB: float weights compress ~1.1x, 90 %-sparse ones ~10x, zip bombs ~1000x.
+MAX_RATIO = 100
 MAX_JSON_BYTES = 64 << 20  # config.json / metadata.json
+# What a `.keras` archive holds (both Keras versions write exactly these); tf_keras would unpickle a
+# `model.weights.npz`, so anything else is refused rather than handed to a loader.
+MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
+ASSETS = "assets/"
 
 
 def problems(archive: zipfile.ZipFile) -> list[str]:
@@ -24,9 +30,10 @@ def problems(archive: zipfile.ZipFile) -> list[str]:
     found = []
     if len(infos) > MAX_MEMBERS:
         found.append(f"{len(infos):,} members (at most {MAX_MEMBERS:,})")
-    total = 0
+    total = packed = 0
     for info in infos:
         name = info.filename
+        before = len(found)
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
             found.append(f"member {name!r} points outside the archive's folder")
@@ -39,7 +46,13 @@ def problems(archive: zipfile.ZipFile) -> list[str]:
                          f"({info.compress_size:,} to {info.file_size:,} bytes): a zip bomb")
         if name in ("config.json", "metadata.json") and info.file_size > MAX_JSON_BYTES:
             found.append(f"{name} declares {info.file_size:,} bytes (at most {MAX_JSON_BYTES:,})")
+        if len(found) == before and name not in MEMBERS and not name.startswith(ASSETS):
+            found.append(f"member {name!r} is not part of a .keras model (only {', '.join(MEMBERS)} and {ASSETS}…)")
         total += info.file_size
+        packed += info.compress_size
     if total > MAX_TOTAL_BYTES:
         found.append(f"members declare {total:,} bytes in all (at most {MAX_TOTAL_BYTES:,})")
+    if total > (16 << 20) and total > MAX_RATIO * max(packed, 1):
+        found.append(f"its members inflate {total / max(packed, 1):,.0f}x in all ({packed:,} to {total:,} bytes): "
+                     "a zip bomb")
     return found

@@ -4,14 +4,17 @@ HDF5 can make a dataset read bytes from somewhere else: an external link to anot
 raw storage (a dataset whose bytes live in any file the path names — a secret key would end up in
 the shipped `.tflite`), a virtual dataset mapping other files, a soft link elsewhere in the file.
 None of these appear in a weights file Keras writes; all are refused. A dataset's declared size is
-checked against what the file can hold, so a tiny file cannot make the loader allocate terabytes.
+checked against what the file can hold, and so is the sum over every link to a dataset (a loader
+reads each name it is given), so a tiny file cannot make the loader allocate terabytes. A group
+linked into itself (a loop) is refused rather than walked forever.
 """
 from __future__ import annotations
 
 from typing import Any, BinaryIO, Union
 
-MAX_RATIO = 1000  # declared bytes of chunked (compressible) datasets over the file's size
+MAX_RATIO = 64  # declared bytes of chunked (compressible) datasets over the file's size
 SLACK = 1 << 20
+MAX_OBJECTS = 100_000
 
 
 def problems(source: Union[str, BinaryIO], *, file_size: int) -> list[str]:
@@ -19,15 +22,44 @@ def problems(source: Union[str, BinaryIO], *, file_size: int) -> list[str]:
     import h5py
 
     found: list[str] = []
+    walk = _Walk(file_size)
     with h5py.File(source, "r") as handle:
-        _walk(handle, "/", handle, file_size, found)
+        walk.group(handle, "/", found)
+    if walk.declared > MAX_RATIO * file_size + SLACK:
+        found.append(f"its datasets declare {walk.declared:,} bytes in all (counting every link) in a "
+                     f"{file_size:,}-byte file")
     return found
 
 
-def _walk(group: Any, where: str, root: Any, file_size: int, found: list[str]) -> None:
+class _Walk:
+    def __init__(self, file_size: int):
+        self.file_size, self.declared, self.seen, self.objects = file_size, 0, set(), 0
+
+    def group(self, group: Any, where: str, found: list[str]) -> None:
+        key = _address(group)
+        if key in self.seen:
+            found.append(f"{where} is a second link to a group already walked (a loop or an alias)")
+            return
+        self.seen.add(key)
+        _walk(group, where, self, found)
+
+
+def _address(item: Any) -> Any:
     import h5py
 
+    info = h5py.h5o.get_info(item.id)
+    return getattr(info, "token", None) or getattr(info, "addr", None)
+
+
+def _walk(group: Any, where: str, walk: "_Walk", found: list[str]) -> None:
+    import h5py
+
+    file_size = walk.file_size
     for name in group:
+        walk.objects += 1
+        if walk.objects > MAX_OBJECTS:
+            found.append(f"more than {MAX_OBJECTS:,} objects")
+            return
         path = f"{where.rstrip('/')}/{name}"
         link = group.get(name, getlink=True)
         if isinstance(link, h5py.ExternalLink):
@@ -38,8 +70,9 @@ def _walk(group: Any, where: str, root: Any, file_size: int, found: list[str]) -
             continue
         item = group[name]
         if isinstance(item, h5py.Group):
-            _walk(item, path, root, file_size, found)
+            walk.group(item, path, found)
         elif isinstance(item, h5py.Dataset):
+            walk.declared += int(item.size) * int(item.dtype.itemsize)
             found += _dataset_problems(item, path, file_size)
 
 

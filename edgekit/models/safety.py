@@ -214,18 +214,46 @@ def _call_argument_problem(node: dict[str, Any]) -> str | None:
     return None
 
 
+# Arguments that hold data (vocabularies, bins, statistics, constants, hash salts), not sizes.
+DATA_KEYS = {"vocabulary", "salt", "bin_boundaries", "mean", "variance", "value", "mask_token", "oov_token",
+             "idf_weights", "mask_value", "fill_value"}
+
+
 def _dimension_problem(node: dict[str, Any]) -> str | None:
-    """Integer arguments of one object (units, filters, shapes, vocabulary sizes…) within bounds;
-    seeds are free-form and not checked."""
+    """Numeric arguments of one object (units, filters, shapes, vocabulary sizes…) within bounds, also
+    when written as floats or strings (tf_keras calls int() on them); data and seeds are not sizes."""
     config = node.get("config")
     if not isinstance(config, dict):
         return None
     for key, value in config.items():
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, int) and not isinstance(item, bool) and "seed" not in key and abs(item) > MAX_DIMENSION:
-                return (f"{node['class_name']} declares {key} = {item:,}, above edgekit's limit of {MAX_DIMENSION:,} "
+        if key in DATA_KEYS or "seed" in key:
+            continue
+        for item in _leaves(value):
+            number = _as_number(item)
+            if number is not None and abs(number) > MAX_DIMENSION:
+                return (f"{node['class_name']} declares {key} = {item!r}, above edgekit's limit of {MAX_DIMENSION:,} "
                         "per dimension (Keras would allocate its weights before anything checks them)")
+    return None
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    elif not isinstance(value, dict):
+        yield value
+
+
+def _as_number(item: Any) -> float | None:
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, (int, float)):
+        return float(item)
+    if isinstance(item, str):
+        try:
+            return float(item.strip())
+        except ValueError:
+            return None
     return None
 
 
@@ -239,8 +267,10 @@ def _file_path_problem(node: dict[str, Any]) -> str | None:
     if key and isinstance(config.get(key), str):
         return f"{node['class_name']} reads its {key} from the file {config[key]!r} when loaded"
     for name, value in config.items():
-        for item in value if isinstance(value, list) else [value]:
-            if name != "name" and isinstance(item, str) and LOCATION.match(item):
+        if name == "name" or name in allow.FILE_PATH_KEYS.values():  # an inline vocabulary may hold "/" as a token
+            continue
+        for item in _leaves(value):
+            if isinstance(item, str) and LOCATION.match(item):
                 return f"{node['class_name']} argument {name} names a file or URL ({item[:80]!r})"
     return None
 
@@ -315,9 +345,10 @@ def tf_keras_application_objects(class_names: set[str] | None = None) -> dict[st
 def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
     """(all op types, risky findings) of a SavedModel's graphs and function library (protobuf only).
 
-    Every op must be on the allowlist of pure compute (`graph_ops.ALLOWED`); checkpoint I/O
-    (`graph_ops.SAVER_ONLY`) only in the saver: the functions reachable from the nodes that
-    `saver_def` names, and the top-level graph's `save/` nodes. Anything else is risky, named.
+    Every op must be on the allowlist of pure compute (`graph_ops.ALLOWED`). Checkpoint I/O
+    (`graph_ops.SAVER_ONLY`) is allowed only in the saver — the top-level nodes `saver_def` names and
+    their inputs, and the functions only they call (not also called by a serving function) — and
+    only on a path computed from the checkpoint path the loader feeds in. Anything else is named.
     """
     from edgekit.models.graph_ops import ALLOWED, SAVER_ONLY
 
@@ -328,28 +359,90 @@ def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
     ops: set[str] = set()
     risky: list[str] = []
     for meta in proto.meta_graphs:
-        library = {f.signature.name: f for f in meta.graph_def.library.function}
-        saver_nodes = {meta.saver_def.save_tensor_name.split(":")[0], meta.saver_def.restore_op_name.split(":")[0]}
-        saver = _reachable([n for n in meta.graph_def.node if n.name in saver_nodes], library)
-        serving_nodes = [n for n in meta.graph_def.node if n.name not in saver_nodes]
-        top = {n.op for n in meta.graph_def.node}
-        ops.update(top)
-        saver_top = {n.op for n in meta.graph_def.node if n.name in saver_nodes or _feeds_only_saver(n, saver_nodes)}
-        risky += [f"{op} in the top-level graph" for op in sorted(top)
-                  if op not in ALLOWED and not (op in SAVER_ONLY and op in saver_top)]
-        risky += [f"{n.op} in the top-level graph node {n.name}" for n in serving_nodes
-                  if n.op in SAVER_ONLY and not _feeds_only_saver(n, saver_nodes)]
+        graph, saver_def = meta.graph_def, meta.saver_def
+        library = {f.signature.name: f for f in graph.library.function}
+        nodes = {n.name: n for n in graph.node}
+        saver_top = _inputs_closure([_node_name(saver_def.save_tensor_name), _node_name(saver_def.restore_op_name)],
+                                    nodes)
+        serving = [n for n in graph.node if n.name not in saver_top]
+        called = _reachable(serving, library) | _reachable_functions(meta.object_graph_def.concrete_functions, library)
+        saver = _reachable([nodes[n] for n in saver_top], library) - called
+        ops.update(n.op for n in graph.node)
+        filename = {_node_name(saver_def.filename_tensor_name)} - {""}
+        for node in graph.node:
+            if node.op in SAVER_ONLY and node.name in saver_top:
+                problem = _path_problem(node, nodes, filename)
+                risky += [f"{problem} in the top-level graph"] if problem else []
+            elif node.op not in ALLOWED:
+                risky.append(f"{node.op} in the top-level graph node {node.name}")
         for name, function in library.items():
             kinds = {node.op for node in function.node_def}
             ops.update(kinds)
             allowed = ALLOWED | SAVER_ONLY if name in saver else ALLOWED
             risky += [f"{op} in function {name}" for op in sorted(kinds - allowed)]
+            if name in saver:
+                producers = {n.name: n for n in function.node_def}
+                args = {arg.name for arg in function.signature.input_arg}
+                risky += [f"{problem} in function {name}" for n in function.node_def if n.op in SAVER_ONLY
+                          if (problem := _path_problem(n, producers, args))]
     return ops, sorted(set(risky), key=risky.index)
 
 
-def _feeds_only_saver(node: Any, saver_nodes: set[str]) -> bool:
-    """TF1-style savers put SaveV2/RestoreV2 in the top-level graph under save/ or saver names."""
-    return node.name.startswith(("save/", "saver")) or node.name in saver_nodes
+# Which inputs of the checkpoint ops are file paths.
+PATH_INPUTS = {"SaveV2": (0,), "RestoreV2": (0,), "Save": (0,), "SaveSlices": (0,), "Restore": (0,),
+               "RestoreSlice": (0,), "MergeV2Checkpoints": (0, 1)}
+
+
+def _path_problem(node: Any, producers: dict[str, Any], sources: set[str]) -> str | None:
+    """A checkpoint op's path must be computed from `sources` (the checkpoint path fed at load time),
+    with constants that neither start at the root nor climb out of the folder."""
+    for index in PATH_INPUTS.get(node.op, ()):
+        if index >= len(node.input):
+            return f"{node.op} node {node.name} without its path input"
+        stack, seen, reached = [node.input[index]], set(), False
+        while stack:
+            name = _node_name(stack.pop())
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in sources:
+                reached = True
+                continue
+            producer = producers.get(name)
+            if producer is None:
+                return f"{node.op} node {node.name} takes its path from {name!r}, not from the checkpoint path"
+            if producer.op == "Const":
+                strings = producer.attr["value"].tensor.string_val
+                if any(b".." in text or text.startswith((b"/", b"~")) for text in strings):
+                    return f"{node.op} node {node.name} builds its path from {strings[0][:60]!r}"
+                continue
+            stack.extend(item for item in producer.input if not item.startswith("^"))
+        if not reached:
+            return f"{node.op} node {node.name} uses a path that is not the checkpoint path"
+    return None
+
+
+def _node_name(reference: str) -> str:
+    """'^name', 'name:0' and 'name:output:0' (function bodies) all name the node 'name'."""
+    return reference.lstrip("^").split(":")[0]
+
+
+def _inputs_closure(roots: list[str], nodes: dict[str, Any]) -> set[str]:
+    """Names of `roots` and every top-level node they depend on (data and control inputs)."""
+    found: set[str] = set()
+    stack = [r for r in roots if r in nodes]
+    while stack:
+        name = stack.pop()
+        if name not in found:
+            found.add(name)
+            stack.extend(n for n in map(_node_name, nodes[name].input) if n in nodes and n not in found)
+    return found
+
+
+def _reachable_functions(names: Any, library: dict[str, Any]) -> set[str]:
+    """`names` (library functions) and every function they call, transitively."""
+    roots = [name for name in names if name in library]
+    return set(roots) | _reachable([node for name in roots for node in library[name].node_def], library)
 
 
 def _reachable(roots: list[Any], library: dict[str, Any]) -> set[str]:

@@ -44,8 +44,14 @@ def contained(root: Path, relative: str) -> str:
         return NOWHERE
     if target != base and not target.is_relative_to(base):
         return NOWHERE
-    if target.is_dir():
-        return str(target) + "/"  # the handler lists or 404s a folder itself
+    if target.is_dir():  # the handler serves the folder's index page itself: that page must be contained too
+        for index in ("index.html", "index.htm"):
+            page = target / index
+            if page.is_symlink() or page.exists():
+                inside = page.resolve()
+                if not (inside.is_relative_to(base) and inside.is_file()):
+                    return NOWHERE
+        return str(target) + "/"
     return str(target) if target.is_file() else NOWHERE
 
 
