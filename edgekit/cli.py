@@ -150,7 +150,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from edgekit.check import check_report
+    from edgekit.report_check import check_report
     from edgekit.summary import print_summary
 
     from edgekit.report import exit_code

@@ -87,3 +87,34 @@ def write_config(folder: Path, model: Path, *, precisions=("fp32", "int8"), budg
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def full_report(artifacts: list, **extra) -> dict:
+    """A report with every required section around hand-made `artifacts` (what `edgekit build` writes)."""
+    reference = {"path": "model.keras", "format": "keras", "params": 1000, "accuracy": 0.9, "eval_split": "test",
+                 "eval_samples": 10, "inputs": [{"name": "image", "shape": [None, 28, 28, 1], "dtype": "float32"}],
+                 "outputs": [{"name": "probs", "shape": [None, 10], "dtype": "float32", "kind": "probabilities"}]}
+    return {"schema": "edgekit.report/v1", "edgekit_version": "0.3.0", "created": "2026-12-01T00:00:00+00:00",
+            "passed": True, "reference": reference,
+            "artifacts": [{"format": "tflite", **artifact} for artifact in artifacts], **extra}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_report_fits_the_published_schema(tmp_path_factory):
+    """After the session: every report.json any test wrote validates against docs/report.schema.json."""
+    yield
+    import json
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text())
+    checked = 0
+    for path in tmp_path_factory.getbasetemp().rglob("report.json"):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a test's deliberately broken file
+        if isinstance(report, dict) and report.get("schema") == "edgekit.report/v1" and "edgekit_version" in report:
+            jsonschema.validate(report, schema)
+            checked += 1
+    print(f"\n{checked} report.json files validated against docs/report.schema.json")

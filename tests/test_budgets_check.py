@@ -5,10 +5,11 @@ import sys
 import pytest
 
 from edgekit.budgets import evaluate, pick_latency
-from edgekit.check import check_report
+from edgekit.report_check import check_report
 from edgekit.config import Budgets
 from edgekit.errors import ConfigError, InputError
-from edgekit.report import SCHEMA, gate_passed
+from edgekit.report import gate_passed
+from tests.conftest import full_report
 
 ARTIFACT = {"target": "android", "path": "android/model_int8.tflite", "precision": "int8", "bytes": 30_000,
             "gzip_bytes": 20_000, "accuracy": 0.9, "accuracy_drop": 0.4, "shipped": True,
@@ -42,7 +43,7 @@ def test_gate_fails_on_parity_failure_but_not_on_not_verified():
 
 def write_report(tmp_path, artifacts):
     path = tmp_path / "report.json"
-    path.write_text(json.dumps({"schema": SCHEMA, "passed": True, "artifacts": artifacts}))
+    path.write_text(json.dumps(full_report(artifacts)))
     return path
 
 

@@ -5,12 +5,12 @@ import json
 import pytest
 
 from edgekit.budgets import evaluate
-from edgekit.check import check_report
+from edgekit.report_check import check_report
 from edgekit.cli import main
 from edgekit.config import Budgets, parse_config
 from edgekit.errors import ConfigError
 
-from conftest import write_config
+from conftest import full_report, write_config
 
 
 def _artifact(gpu_fraction=0.75):
@@ -54,7 +54,7 @@ def test_check_reevaluates_a_recorded_delegated_fraction_budget(tmp_path):
     artifact["budgets"] = evaluate(artifact, Budgets(min_delegated_fraction={"gpu": 1.0}))
     artifact["delegates"]["gpu"] = _artifact()["delegates"]["gpu"]  # edited after the build
     path = tmp_path / "report.json"
-    path.write_text(json.dumps({"schema": "edgekit.report/v1", "passed": True, "artifacts": [artifact]}))
+    path.write_text(json.dumps(full_report([{"path": "android/model_fp32.tflite", **artifact}])))
     report = check_report(path)
     assert report["passed"] is False and "CONV_3D" in report["artifacts"][0]["budgets"][0]["note"]
 

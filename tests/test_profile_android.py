@@ -6,11 +6,12 @@ import textwrap
 
 import pytest
 
+
 from edgekit.cli import main
 from edgekit.config import AndroidDevice
 from edgekit.profile.android import benchmark_command
 
-from conftest import write_config
+from conftest import full_report, write_config
 from test_benchmark_model_parser import WITH_PROFILE
 
 FAKE_ADB = textwrap.dedent('''\
@@ -86,7 +87,7 @@ def _built(tmp_path, *, adb, latency_budget="2 ms", benchmark_model=True):
                 "latency": [{"where": "host", "runtime": "litert", "threads": 1, "p50_ms": 0.5, "p90_ms": 0.6, "runs": 20}],
                 "budgets": [{"name": "max_latency_p50", "limit": float(latency_budget.split()[0]), "actual": 0.5,
                              "unit": "ms", "passed": True, "where": "host"}], "shipped": True}
-    (out / "report.json").write_text(json.dumps({"schema": "edgekit.report/v1", "passed": True, "artifacts": [artifact]}))
+    (out / "report.json").write_text(json.dumps(full_report([artifact])))
     return config, out
 
 

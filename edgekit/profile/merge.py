@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.check import check_report
+from edgekit.report_check import check_report
 from edgekit.errors import InputError
 from edgekit.report import read_json, write_json
 

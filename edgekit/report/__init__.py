@@ -52,6 +52,16 @@ def exit_code(report: dict[str, Any]) -> int:
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
+    """Write a report, checked against the typed model first (a report that does not fit is a bug)."""
+    from pydantic import ValidationError
+
+    from edgekit.errors import EdgekitError
+    from edgekit.report.model import Report
+
+    try:
+        Report.model_validate(report)
+    except ValidationError as err:
+        raise EdgekitError(f"internal error: the report does not fit its schema ({_first_error(err)})") from None
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -75,7 +85,22 @@ def load_report(path: Path) -> dict[str, Any]:
                          hint="pass the report.json that edgekit build wrote")
     if not isinstance(report.get("artifacts"), list):
         raise InputError(f"{path}: no artifacts list in the report")
+    from pydantic import ValidationError
+
+    from edgekit.report.model import Report
+
+    try:
+        Report.model_validate(report)
+    except ValidationError as err:
+        raise InputError(f"{path}: not a report edgekit wrote ({_first_error(err)})",
+                         hint="pass the report.json that edgekit build wrote, unedited") from None
     return report
+
+
+def _first_error(err: Any) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}"
 
 
 def parity_text(parity: dict[str, Any]) -> str:

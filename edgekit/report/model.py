@@ -1,0 +1,180 @@
+"""The report as typed objects: `Report`, `Artifact`, `Parity`, `LatencyEntry`, `BudgetResult`.
+
+`report.json` keeps its JSON contract (schema `edgekit.report/v1`): these models type the fields
+other tools rely on and allow the rest (target-specific sections such as `coreml`, `delegates`,
+`structure`), so every report edgekit writes validates against them. The JSON Schema in
+`docs/report.schema.json` is generated from `Report` (`python -m edgekit.report.model`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class TensorInfo(_Open):
+    name: str
+    shape: list[Optional[int]]
+    dtype: str
+
+
+class Output(TensorInfo):
+    kind: Optional[str] = Field(None, description="probabilities, logits or values")
+
+
+class Reference(_Open):
+    """The Keras model every artifact is compared with, measured on the eval split."""
+    path: str
+    format: str
+    params: int
+    accuracy: Optional[float] = Field(None, description="fraction 0..1; null without class labels")
+    eval_split: str
+    eval_samples: int
+    inputs: list[TensorInfo]
+    outputs: list[Output]
+    label_output: Optional[str] = None
+    class_names: list[str] = Field(default_factory=list)
+
+
+class Parity(_Open):
+    """How the artifact's outputs compare with the Keras model's on the same samples."""
+    status: str = Field(description="passed, failed or not_verified (could not run here, e.g. Core ML on Linux)")
+    relative_error: Optional[float] = None
+    confident_top1_agreement: Optional[float] = None
+    accuracy_loss: Optional[float] = Field(None, description="percentage points")
+    max_abs_error: Optional[float] = None
+    top1_agreement: Optional[float] = None
+    samples: Optional[int] = None
+    tolerance: Optional[dict[str, Any]] = None
+    reason: Optional[str] = None
+
+
+class LatencyEntry(_Open):
+    where: str = Field(description="host, device or browser: never compare across them")
+    runtime: str
+    threads: Optional[int] = None
+    p50_ms: Optional[float] = None
+    p90_ms: Optional[float] = None
+    runs: Optional[int] = None
+
+
+class BudgetResult(_Open):
+    name: str
+    limit: Any = None
+    actual: Any = None
+    unit: Optional[str] = None
+    passed: bool
+
+
+class ArtifactError(_Open):
+    reason: str
+    exit_code: int
+
+
+class Artifact(_Open):
+    target: str
+    format: str
+    precision: str
+    path: str
+    status: Optional[Literal["failed"]] = Field(None, description="present when the artifact could not be built")
+    error: Optional[ArtifactError] = None
+    bytes: Optional[int] = None
+    gzip_bytes: Optional[int] = None
+    params: Optional[int] = None
+    accuracy: Optional[float] = Field(None, description="fraction 0..1")
+    accuracy_drop: Optional[float] = Field(None, description="percentage points, reference minus artifact")
+    shipped: bool = True
+    parity: Optional[Parity] = None
+    latency: list[LatencyEntry] = Field(default_factory=list)
+    budgets: list[BudgetResult] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class TargetStatus(_Open):
+    status: Literal["built", "failed"]
+    reason: Optional[str] = Field(None, description="one line, when failed")
+    exit_code: Optional[int] = Field(None, description="the documented exit code of the failure")
+    kept_from: Optional[str] = Field(None, description="creation time of the build whose artifacts were kept")
+
+
+class Report(_Open):
+    """One build across all targets; `passed` is the CI gate."""
+    schema_: Literal["edgekit.report/v1"] = Field("edgekit.report/v1", alias="schema")
+    edgekit_version: str
+    created: str
+    passed: bool
+    targets: list[str] = Field(default_factory=list)
+    target_status: dict[str, TargetStatus] = Field(default_factory=dict)
+    reference: Reference
+    recipe: Optional[dict[str, Any]] = None
+    artifacts: list[Artifact]
+    web_recommendation: Optional[dict[str, Any]] = None
+    notes: list[str] = Field(default_factory=list)
+    environment: dict[str, str] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        return cls.model_validate(data)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Report":
+        from edgekit.report import load_report
+
+        return cls.from_dict(load_report(Path(path)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract: the same keys `report.json` has."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+    @property
+    def exit_code(self) -> int:
+        from edgekit.report import exit_code
+
+        return exit_code(self.to_dict())
+
+    def artifact(self, path: str) -> Artifact:
+        """The artifact at `path` (relative to the build folder, e.g. "android/model_int8.tflite")."""
+        for item in self.artifacts:
+            if item.path == path:
+                return item
+        raise KeyError(f"no artifact {path!r}; the report has {', '.join(a.path for a in self.artifacts)}")
+
+    def summary(self) -> str:
+        """A few plain lines: the gate and one line per artifact."""
+        lines = [f"edgekit report: {'PASSED' if self.passed else 'FAILED'} ({len(self.artifacts)} artifacts)"]
+        for item in self.artifacts:
+            if item.status == "failed":
+                lines.append(f"  {item.path}: failed — {item.error.reason if item.error else 'not built'}")
+                continue
+            accuracy = "—" if item.accuracy is None else f"{100 * item.accuracy:.2f} %"
+            parity = item.parity.status if item.parity else "—"
+            budgets = "not gated" if not item.budgets else ("ok" if all(b.passed for b in item.budgets) else "EXCEEDED")
+            lines.append(f"  {item.path}: {item.bytes or 0:,} B, accuracy {accuracy}, parity {parity}, budgets {budgets}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_markdown_(self) -> str:  # notebooks
+        from edgekit.report.markdown import render
+
+        return render(self.to_dict())
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Report.model_json_schema(by_alias=True)
+    schema["$id"] = "https://edgekit.dev/schemas/edgekit.report.v1.json"
+    return schema
+
+
+if __name__ == "__main__":  # regenerate docs/report.schema.json
+    target = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
+    target.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {target}")
