@@ -10,6 +10,7 @@ from typing import Sequence
 
 from edgekit import __version__
 from edgekit.errors import EXIT_BUDGET, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ConfigError, EdgekitError
+from edgekit.targets import registry
 
 EXIT_CODES = """exit codes: 0 ok · 1 a budget or parity gate failed · 2 usage, config or input error ·
 3 unsafe or unsupported model · 4 environment problem · 5 internal error · 130 interrupted"""
@@ -23,7 +24,8 @@ def parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="compress, convert, validate, profile and report", epilog=EXIT_CODES)
     build.add_argument("--config", "-c", type=Path, default=Path("edgekit.toml"), help="config file (default: edgekit.toml)")
-    build.add_argument("--target", "-t", default="all", help="android, ios, web or all (default: all configured)")
+    build.add_argument("--target", "-t", default="all",
+                       help=f"{', '.join(registry.NAMES)} or all (default: all configured)")
     build.add_argument("--out", "-o", type=Path, help="output folder (default: build.out from the config)")
     build.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -42,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
 
     profile = sub.add_parser("profile", help="measure latency where the model will run and fold it into the report",
                              epilog=EXIT_CODES)
-    profile.add_argument("--target", "-t", required=True, choices=("android", "ios", "web"), help="which artifacts to profile")
+    profile.add_argument("--target", "-t", required=True, choices=registry.NAMES, help="which artifacts to profile")
     profile.add_argument("--config", "-c", type=Path, default=Path("edgekit.toml"), help="config file (default: edgekit.toml)")
     profile.add_argument("--out", "-o", type=Path, help="build folder holding report.json (default: build.out from the config)")
     profile.add_argument("--device", help="android: adb serial of the phone to measure on")
@@ -173,9 +175,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         results = read_results_file(args.merge)
         source = str(args.merge)
     else:
-        from importlib import import_module
-
-        harness = import_module(f"edgekit.profile.{args.target}")
+        harness = registry.get(args.target).profiler()
         results = harness.run(config, out=out, args=args, progress=Reporter(quiet=args.quiet))
         source = f"edgekit profile --target {args.target}"
     from edgekit.report import exit_code

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from edgekit.config_errors import describe_error
 from edgekit.config_sections import ANDROID_DELEGATES, Budgets, ParityTolerance, Strict  # noqa: F401 (re-exported)
@@ -22,10 +22,11 @@ from edgekit.config_targets import (  # noqa: F401 (re-exported: edgekit.config 
 )
 from edgekit.errors import ConfigError, InputError
 from edgekit.recipe import SearchSection, Step, check_order
+from edgekit.targets import registry
 from edgekit.units import parse_duration_ms, parse_size
 
 DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-TARGET_NAMES = ("android", "ios", "web")
+TARGET_NAMES = registry.NAMES
 
 
 class ModelSection(Strict):
@@ -56,19 +57,15 @@ class DatasetSection(Strict):
         None, json_schema_extra={"example": 'label_output = "class_probs"  # multi-output models: the classes output'})
 
 
-TARGET_ONLY_BUDGETS = {"min_delegated_fraction": "android", "max_download_brotli": "web",
-                       "max_browser_p50": "web", "max_first_inference": "web"}
+TARGET_ONLY_BUDGETS = {key: target.name for target in registry.TARGETS for key in target.only_budgets}
 
 
-class TargetsSection(Strict):
-    android: Optional[AndroidTarget] = Field(None, json_schema_extra={"example": "[targets.android]"})
-    ios: Optional[IosTarget] = Field(None, json_schema_extra={"example": "[targets.ios]"})
-    web: Optional[WebTarget] = Field(None, json_schema_extra={"example": "[targets.web]"})
-
+class _Targets(Strict):
     @model_validator(mode="after")
-    def _budgets_fit_their_target(self) -> "TargetsSection":
+    def _budgets_fit_their_target(self) -> "_Targets":
         """A budget no artifact of the target can measure would always fail as "not measured": refuse it."""
-        for name, target in (("android", self.android), ("ios", self.ios), ("web", self.web)):
+        for name in registry.NAMES:
+            target = getattr(self, name)
             if target is None:
                 continue
             for key, owner in TARGET_ONLY_BUDGETS.items():
@@ -76,6 +73,13 @@ class TargetsSection(Strict):
                     raise ValueError(f"targets.{name}.budgets.{key} applies to the {owner} target only; "
                                      f"move it to [targets.{owner}.budgets]")
         return self
+
+
+# One optional section per registered target: [targets.android], [targets.ios], [targets.web], …
+TargetsSection = create_model(
+    "TargetsSection", __base__=_Targets,
+    **{target.name: (Optional[target.settings], Field(None, json_schema_extra={"example": f"[targets.{target.name}]"}))
+       for target in registry.TARGETS})
 
 
 class BuildSection(Strict):

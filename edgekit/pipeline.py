@@ -216,19 +216,9 @@ def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy:
 
 
 def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str, Any]]:
-    if name == "android":
-        from edgekit.targets import android
+    from edgekit.targets import registry
 
-        return android.build(ctx, config.targets.android)
-    if name == "ios":
-        from edgekit.targets import ios
-
-        return ios.build(ctx, config.targets.ios)
-    if name == "web":
-        from edgekit.targets import web
-
-        return web.build(ctx, config.targets.web, dataset=config.dataset)
-    raise ConfigError(f"target {name!r} is not available")  # guarded by resolve_targets
+    return registry.get(name).build(ctx, config)  # names checked by resolve_targets
 
 
 def _environment() -> dict[str, str]:

@@ -16,6 +16,7 @@ from edgekit.budgets import evaluate, recommend_web
 from edgekit.config import Budgets, describe_error
 from edgekit.errors import ConfigError, InputError
 from edgekit.report import load_report, report_passed
+from edgekit.targets import registry
 
 
 def check_report(path: Path, *, budgets_file: Path | None = None) -> dict[str, Any]:
@@ -54,8 +55,9 @@ def load_budgets_file(path: Path) -> dict[str, Budgets]:
         raw = {name: table.get("budgets", {}) for name, table in raw["targets"].items() if isinstance(table, dict)}
     result = {}
     for target, table in raw.items():
-        if target not in ("android", "ios", "web") or not isinstance(table, dict):
-            raise ConfigError(f"{path}: [{target}] is not a target", hint='use [android], [ios] or [web], e.g. [android] max_size = "300 KB"')
+        if target not in registry.NAMES or not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{target}] is not a target",
+                              hint=f'use one of {", ".join(f"[{n}]" for n in registry.NAMES)}, e.g. [android] max_size = "300 KB"')
         try:
             result[target] = Budgets.model_validate(table)
         except ValidationError as err:

@@ -12,8 +12,9 @@ import re
 from typing import Any
 
 from edgekit.report.markdown import render as render_markdown
+from edgekit.targets import registry
 
-TARGET_COLOURS = {"android": "#2e7d32", "ios": "#1565c0", "web": "#e65100"}
+TARGET_COLOURS = {target.name: target.colour for target in registry.TARGETS}
 WHERE_COLOURS = {"device": "#6a1b9a", "browser": "#e65100", "host": "#757575"}
 
 

@@ -5,8 +5,10 @@ import tomllib
 from importlib import resources
 from typing import Any
 
-AVAILABLE = ("android", "ios", "web")  # targets this version builds
-KNOWN = ("android", "ios", "web")
+from edgekit.targets.registry import NAMES
+
+AVAILABLE = NAMES  # targets this version builds (targets/registry.py)
+KNOWN = NAMES
 
 
 def defaults(name: str) -> dict[str, Any]:

@@ -21,22 +21,19 @@ from typing import Any, Callable, Optional
 
 from edgekit.errors import ConversionError, EdgekitError, EnvironmentProblem
 
-ORDER = ("android", "ios", "web")
-PACKAGES = {"android": ("ai_edge_litert", "ai-edge-litert"), "ios": ("coremltools", "coremltools"),
-            "web": ("tensorflowjs", "tensorflowjs")}
+from edgekit.targets import registry
+
+ORDER = registry.NAMES
 
 
 def preflight(name: str, config: Any) -> Optional[EdgekitError]:
     """The environment problem that would stop target `name`, found before any heavy work (or None)."""
+    target = registry.get(name)
     try:
-        if name == "web":
-            from edgekit import node
-
-            node.node_binary()
-            node.node_modules()
-            if config.targets.web.profile_browser:
-                node.chromium_binary()
-        module, package = PACKAGES[name]
+        check = target.preflight()
+        if check is not None:
+            check(config)
+        module, package = target.package
         if importlib.util.find_spec(module) is None:
             raise EnvironmentProblem(f"the {name} target needs the Python package {package}, which is not installed",
                                      hint="run `make install` (bash scripts/install.sh)")

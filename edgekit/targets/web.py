@@ -31,13 +31,23 @@ SAMPLES_SCHEMA = "edgekit.samples/v2"
 NODE_BATCH_ELEMENTS = 1 << 20  # about 4 MB of float inputs per TF.js batch in Node
 
 
-def build(ctx: BuildContext, cfg: WebTarget, *, dataset: DatasetSection) -> list[dict[str, Any]]:
+def preflight(config: Any) -> None:
+    """Node.js and the pinned npm packages, and Chromium when the browser is profiled: before any work."""
+    from edgekit import node
+
+    node.node_binary()
+    node.node_modules()
+    if config.targets.web.profile_browser:
+        node.chromium_binary()
+
+
+def build(ctx: BuildContext, cfg: WebTarget) -> list[dict[str, Any]]:
     folder = ctx.stage / "web"
     folder.mkdir(exist_ok=True)
     model, reference = ctx.float_source()
     # each artifact's exported-sample outputs come from the Keras model it was converted from
     own = {"web/model.tflite": ctx.reference} if ctx.quantization and cfg.litertjs else {}
-    export_samples(ctx, cfg, dataset, folder / "samples.json", reference=reference, by_artifact=own)
+    export_samples(ctx, cfg, ctx.dataset, folder / "samples.json", reference=reference, by_artifact=own)
     try:
         artifacts = [_tfjs_artifact(ctx, cfg, model, reference)]
     except (UnsupportedModelError, ConversionError) as err:  # the .tflite for LiteRT.js may still take the model
