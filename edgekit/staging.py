@@ -7,9 +7,11 @@ existing output directory is replaced only if it is empty or was written by edge
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -39,14 +41,9 @@ def check_output_dir(out: Path, *, needed: int = 0, locked: bool = False) -> Non
     except OSError as err:
         raise EnvironmentProblem(f"cannot write the build next to {out} ({parent}: {err.strerror or err})",
                                  hint="choose an --out on a writable disk with free space") from None
-    if locked and out.exists():  # an immutable old build cannot be replaced: find out now
-        probe_name = out.with_name(f".{out.name}.rename-check-{os.getpid()}")
-        try:
-            os.rename(out, probe_name)
-            os.rename(probe_name, out)
-        except OSError as err:
-            raise EnvironmentProblem(f"cannot replace the previous build {out} ({err.strerror or err})",
-                                     hint="make it writable, or choose another --out") from None
+    if locked and out.exists() and _immutable(out):  # its rename at the end would fail: find out now
+        raise EnvironmentProblem(f"cannot replace the previous build {out}: it is immutable or append-only",
+                                 hint=f"run `chattr -i -a {out}`, or choose another --out")
     free = shutil.disk_usage(parent).free
     if free < needed:
         raise EnvironmentProblem(f"only {free / 2**20:.0f} MiB free on the disk of {out}; this build needs about "
@@ -76,14 +73,21 @@ def output_lock(out: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _locked(path: Path, out: Path) -> Iterator[None]:
-    for attempt in range(2):
-        handle = open(path, "a+")
+    for _ in range(2):
+        try:
+            handle = open(path, "a+")
+        except OSError as err:
+            raise EnvironmentProblem(f"cannot create the lock file {path} ({err.strerror or err})",
+                                     hint="choose an --out in a folder you can write") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as err:
             handle.close()
-            raise EnvironmentProblem(f"another edgekit build is writing {out} right now",
-                                     hint="wait for it to finish, or build into another --out") from None
+            if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise EnvironmentProblem(f"another edgekit build is writing {out} right now",
+                                         hint="wait for it to finish, or build into another --out") from None
+            raise EnvironmentProblem(f"cannot lock {path} ({err.strerror or err})",
+                                     hint="build into an --out on a local disk") from None
         if _same_file(handle, path):
             break
         handle.close()  # the previous holder removed the file after we opened it: lock the new one
@@ -93,9 +97,29 @@ def _locked(path: Path, out: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        try:
+            path.unlink(missing_ok=True)
+        finally:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            finally:
+                handle.close()
+
+
+def _immutable(folder: Path) -> bool:
+    """The folder's immutable or append-only attribute (chattr +i / +a), where the file system has them."""
+    FS_IOC_GETFLAGS, IMMUTABLE, APPEND = 0x80086601, 0x10, 0x20
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        flags = fcntl.ioctl(descriptor, FS_IOC_GETFLAGS, struct.pack("l", 0))
+        return bool(struct.unpack("l", flags)[0] & (IMMUTABLE | APPEND))
+    except OSError:
+        return False  # no such attributes here
+    finally:
+        os.close(descriptor)
 
 
 def _same_file(handle, path: Path) -> bool:

@@ -275,7 +275,7 @@ def _tf1_saved_model(case, *, evil: bool):
 
 
 def saved_model_tf1_saver_writes_elsewhere(case):
-    return _tf1_saved_model(case, evil=True), "SaveV2 node save/evil builds its path"
+    return _tf1_saved_model(case, evil=True), "SaveV2 in the top-level graph node save/evil"
 
 
 def saved_model_serving_function_passed_off_as_the_saver(case):
@@ -316,6 +316,18 @@ def h5_group_loop(case):
     return _h5(case, add), "a loop"
 
 
+def h5_weight_names_repeated(case):
+    """A 2 MB compressible dataset listed 400 times in weight_names: tf_keras would read it 400 times."""
+    import numpy as np
+
+    def add(handle, _):
+        group = handle["model_weights/dense"] if "model_weights/dense" in handle else \
+            next(g for g in handle["model_weights"].values() if "weight_names" in g.attrs)
+        group.create_dataset("big", data=np.zeros(500_000, "f4"), chunks=(50_000,), compression="gzip")
+        group.attrs["weight_names"] = np.array([b"big"] * 400)
+    return _h5(case, add), "more than once in weight_names"
+
+
 def archive_many_small_members(case):
     """200 members just under the per-member ratio check's 1 MiB floor: caught by the archive's total."""
     def add(archive):
@@ -331,7 +343,7 @@ CASES = [keras3_lambda, tf_keras_h5_lambda, tf_op_layer_writes_a_file, object_fr
          saved_model_op_off_the_allowlist, h5_external_raw_storage, h5_external_link, h5_virtual_dataset,
          h5_soft_link, h5_declared_size_beyond_the_file, archive_bomb, archive_member_escapes,
          archive_member_absolute, archive_symlink_to_a_secret, tf_keras_weights_as_a_pickle,
-         saved_model_tf1_saver_writes_elsewhere, saved_model_serving_function_passed_off_as_the_saver, h5_group_loop,
+         saved_model_tf1_saver_writes_elsewhere, saved_model_serving_function_passed_off_as_the_saver, h5_group_loop, h5_weight_names_repeated,
          archive_many_small_members]
 
 
@@ -421,12 +433,13 @@ def test_control_the_underlying_loader_runs_the_payload_edgekit_refuses(tmp_path
     assert list(tmp_path.glob("canary.txt*")), "the payload did not run"
 
 
-def test_a_plain_tf1_saved_model_passes_the_saver_checks(tmp_path, keras3_model, tiny_model_path):
+def test_a_plain_tf1_saved_model_is_refused_with_the_re_export_hint(tmp_path, keras3_model, tiny_model_path):
+    """A TF1 saver's graph can be edited to do anything on restore; only the TF2 saver's shape is accepted."""
     from edgekit.models.safety import scan_saved_model_ops
 
     case = Case(tmp_path, keras3_model, tiny_model_path)
-    ops, risky = scan_saved_model_ops(_tf1_saved_model(case, evil=False))
-    assert risky == [] and {"SaveV2", "RestoreV2"} <= ops
+    _, risky = scan_saved_model_ops(_tf1_saved_model(case, evil=False))
+    assert risky and "tf.saved_model.save (TensorFlow 2)" in risky[0]
 
 
 def test_data_arguments_that_look_like_paths_or_big_numbers_are_not_refused():
@@ -442,6 +455,6 @@ def test_data_arguments_that_look_like_paths_or_big_numbers_are_not_refused():
     findings = scan_config({"class_name": "Functional", "module": "keras", "config": {"name": "m", "layers": layers_}},
                            keras3=True)
     assert findings.problems == []
-    layers_[1]["config"]["num_bins"] = "1e12"  # tf_keras would int() it
+    layers_[1]["config"]["num_bins"] = "4000000000"  # tf_keras would int() it
     assert "num_bins" in scan_config({"class_name": "Functional", "module": "keras",
                                       "config": {"name": "m", "layers": layers_}}, keras3=True).problems[0]

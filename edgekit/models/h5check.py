@@ -25,6 +25,9 @@ def problems(source: Union[str, BinaryIO], *, file_size: int) -> list[str]:
     walk = _Walk(file_size)
     with h5py.File(source, "r") as handle:
         walk.group(handle, "/", found)
+        if not found:  # no link leads outside the file: names in weight_names resolve inside it
+            for group, where in walk.groups:
+                walk.listed_weights(group, where, found)
     if walk.declared > MAX_RATIO * file_size + SLACK:
         found.append(f"its datasets declare {walk.declared:,} bytes in all (counting every link) in a "
                      f"{file_size:,}-byte file")
@@ -34,6 +37,7 @@ def problems(source: Union[str, BinaryIO], *, file_size: int) -> list[str]:
 class _Walk:
     def __init__(self, file_size: int):
         self.file_size, self.declared, self.seen, self.objects = file_size, 0, set(), 0
+        self.groups: list[tuple[Any, str]] = []
 
     def group(self, group: Any, where: str, found: list[str]) -> None:
         key = _address(group)
@@ -41,7 +45,21 @@ class _Walk:
             found.append(f"{where} is a second link to a group already walked (a loop or an alias)")
             return
         self.seen.add(key)
+        self.groups.append((group, where))
         _walk(group, where, self, found)
+
+    def listed_weights(self, group: Any, where: str, found: list[str]) -> None:
+        """tf_keras reads every name a layer's `weight_names` lists, repeats included: count them all."""
+        names = group.attrs.get("weight_names")
+        if names is None:
+            return
+        names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in list(names)]
+        if len(set(names)) != len(names):
+            found.append(f"{where} lists the same weight more than once in weight_names")
+        for name in names:
+            item = group.get(name)
+            if item is not None and hasattr(item, "dtype") and hasattr(item, "size"):
+                self.declared += int(item.size) * int(item.dtype.itemsize)
 
 
 def _address(item: Any) -> Any:

@@ -226,7 +226,7 @@ def _dimension_problem(node: dict[str, Any]) -> str | None:
     if not isinstance(config, dict):
         return None
     for key, value in config.items():
-        if key in DATA_KEYS or "seed" in key:
+        if key in DATA_KEYS or key == "name" or "seed" in key:
             continue
         for item in _leaves(value):
             number = _as_number(item)
@@ -343,121 +343,10 @@ def tf_keras_application_objects(class_names: set[str] | None = None) -> dict[st
 
 
 def scan_saved_model_ops(path: Path) -> tuple[set[str], list[str]]:
-    """(all op types, risky findings) of a SavedModel's graphs and function library (protobuf only).
+    """(all op types, risky findings) of a SavedModel's graphs: see `saved_model_scan`."""
+    from edgekit.models import saved_model_scan
 
-    Every op must be on the allowlist of pure compute (`graph_ops.ALLOWED`). Checkpoint I/O
-    (`graph_ops.SAVER_ONLY`) is allowed only in the saver — the top-level nodes `saver_def` names and
-    their inputs, and the functions only they call (not also called by a serving function) — and
-    only on a path computed from the checkpoint path the loader feeds in. Anything else is named.
-    """
-    from edgekit.models.graph_ops import ALLOWED, SAVER_ONLY
-
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    ops: set[str] = set()
-    risky: list[str] = []
-    for meta in proto.meta_graphs:
-        graph, saver_def = meta.graph_def, meta.saver_def
-        library = {f.signature.name: f for f in graph.library.function}
-        nodes = {n.name: n for n in graph.node}
-        saver_top = _inputs_closure([_node_name(saver_def.save_tensor_name), _node_name(saver_def.restore_op_name)],
-                                    nodes)
-        serving = [n for n in graph.node if n.name not in saver_top]
-        called = _reachable(serving, library) | _reachable_functions(meta.object_graph_def.concrete_functions, library)
-        saver = _reachable([nodes[n] for n in saver_top], library) - called
-        ops.update(n.op for n in graph.node)
-        filename = {_node_name(saver_def.filename_tensor_name)} - {""}
-        for node in graph.node:
-            if node.op in SAVER_ONLY and node.name in saver_top:
-                problem = _path_problem(node, nodes, filename)
-                risky += [f"{problem} in the top-level graph"] if problem else []
-            elif node.op not in ALLOWED:
-                risky.append(f"{node.op} in the top-level graph node {node.name}")
-        for name, function in library.items():
-            kinds = {node.op for node in function.node_def}
-            ops.update(kinds)
-            allowed = ALLOWED | SAVER_ONLY if name in saver else ALLOWED
-            risky += [f"{op} in function {name}" for op in sorted(kinds - allowed)]
-            if name in saver:
-                producers = {n.name: n for n in function.node_def}
-                args = {arg.name for arg in function.signature.input_arg}
-                risky += [f"{problem} in function {name}" for n in function.node_def if n.op in SAVER_ONLY
-                          if (problem := _path_problem(n, producers, args))]
-    return ops, sorted(set(risky), key=risky.index)
-
-
-# Which inputs of the checkpoint ops are file paths.
-PATH_INPUTS = {"SaveV2": (0,), "RestoreV2": (0,), "Save": (0,), "SaveSlices": (0,), "Restore": (0,),
-               "RestoreSlice": (0,), "MergeV2Checkpoints": (0, 1)}
-
-
-def _path_problem(node: Any, producers: dict[str, Any], sources: set[str]) -> str | None:
-    """A checkpoint op's path must be computed from `sources` (the checkpoint path fed at load time),
-    with constants that neither start at the root nor climb out of the folder."""
-    for index in PATH_INPUTS.get(node.op, ()):
-        if index >= len(node.input):
-            return f"{node.op} node {node.name} without its path input"
-        stack, seen, reached = [node.input[index]], set(), False
-        while stack:
-            name = _node_name(stack.pop())
-            if name in seen:
-                continue
-            seen.add(name)
-            if name in sources:
-                reached = True
-                continue
-            producer = producers.get(name)
-            if producer is None:
-                return f"{node.op} node {node.name} takes its path from {name!r}, not from the checkpoint path"
-            if producer.op == "Const":
-                strings = producer.attr["value"].tensor.string_val
-                if any(b".." in text or text.startswith((b"/", b"~")) for text in strings):
-                    return f"{node.op} node {node.name} builds its path from {strings[0][:60]!r}"
-                continue
-            stack.extend(item for item in producer.input if not item.startswith("^"))
-        if not reached:
-            return f"{node.op} node {node.name} uses a path that is not the checkpoint path"
-    return None
-
-
-def _node_name(reference: str) -> str:
-    """'^name', 'name:0' and 'name:output:0' (function bodies) all name the node 'name'."""
-    return reference.lstrip("^").split(":")[0]
-
-
-def _inputs_closure(roots: list[str], nodes: dict[str, Any]) -> set[str]:
-    """Names of `roots` and every top-level node they depend on (data and control inputs)."""
-    found: set[str] = set()
-    stack = [r for r in roots if r in nodes]
-    while stack:
-        name = stack.pop()
-        if name not in found:
-            found.add(name)
-            stack.extend(n for n in map(_node_name, nodes[name].input) if n in nodes and n not in found)
-    return found
-
-
-def _reachable_functions(names: Any, library: dict[str, Any]) -> set[str]:
-    """`names` (library functions) and every function they call, transitively."""
-    roots = [name for name in names if name in library]
-    return set(roots) | _reachable([node for name in roots for node in library[name].node_def], library)
-
-
-def _reachable(roots: list[Any], library: dict[str, Any]) -> set[str]:
-    """Names of library functions called (through any func-valued attr) from `roots`, transitively."""
-    found: set[str] = set()
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        for value in node.attr.values():
-            names = [value.func.name] if value.HasField("func") else [f.name for f in value.list.func]
-            for name in names:
-                if name and name not in found and name in library:
-                    found.add(name)
-                    stack.extend(library[name].node_def)
-    return found
+    return saved_model_scan.scan(path)
 
 
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:
