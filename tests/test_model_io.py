@@ -326,3 +326,27 @@ def test_free_spatial_dimensions_are_fixed_from_the_data_with_a_note(tmp_path):
     assert any("free dimensions [None, None, 3]" in note for note in fixed.notes)
     with pytest.raises(InputError, match="expects shape"):
         check_inputs(model, SimpleNamespace(inputs=[np.zeros((2, 20, 3), np.float32)]))
+
+
+def test_grouped_and_depthwise_conv2d_of_keras3_build_for_every_target_without_xla_calls(tmp_path, pixels):
+    """ConvNeXt's depthwise Conv2D(groups=C) and a grouped conv: Keras 3 runs them in a nested XLA call
+    that Core ML cannot read; the export writes them as plain ops and every artifact matches Keras."""
+    from edgekit.tfenv import keras3
+
+    k = keras3()
+    k.utils.set_random_seed(2)
+    inputs = k.Input((28, 28, 1))
+    x = k.layers.Conv2D(8, 3, strides=2, activation="relu")(k.layers.Rescaling(1 / 255)(inputs))
+    x = k.layers.Conv2D(8, 7, padding="same", groups=8)(x)
+    x = k.layers.Conv2D(16, 3, strides=2, groups=4, activation="relu")(x)
+    model = k.Model(inputs, k.layers.Dense(10, activation="softmax")(k.layers.GlobalAveragePooling2D()(x)))
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    x_train, y_train, x_test, y_test = pixels
+    model.fit(x_train.astype(np.float32), y_train, epochs=3, batch_size=64, verbose=0)
+    model.save(tmp_path / "grouped.keras")
+    np.savez(tmp_path / "data.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    report = build(config(tmp_path, tmp_path / "grouped.keras", tmp_path / "data.npz", scale=1.0), target="all",
+                   progress=QUIET)
+    failed = {name: s for name, s in report["target_status"].items() if s["status"] != "built"}
+    assert failed == {} and report["passed"], failed or [(a["path"], a["parity"]) for a in report["artifacts"]]
+    assert {a["target"] for a in report["artifacts"]} == {"android", "ios", "web"}

@@ -67,10 +67,13 @@ def _export_keras3(model: Any, specs: list[Any], names: list[str], folder: Path)
     def serve(*xs: Any) -> dict[str, Any]:
         return dict(zip(names, keras_outputs(model, keras_model(keras_inputs(list(xs)), training=False))))
 
+    from edgekit.models.grouped_conv import plain_grouped_convolutions
+
     archive = keras.export.ExportArchive()
     archive.track(keras_model)
-    archive.add_endpoint(SIGNATURE, serve, input_signature=specs)
-    archive.write_out(str(folder), verbose=False)
+    with plain_grouped_convolutions():  # no nested XLA calls in the graph the converters read
+        archive.add_endpoint(SIGNATURE, serve, input_signature=specs)
+        archive.write_out(str(folder), verbose=False)
 
 
 def _export_tf_keras(tf: Any, model: Any, specs: list[Any], names: list[str], folder: Path) -> None:
