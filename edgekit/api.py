@@ -22,7 +22,8 @@ import numpy as np
 from edgekit.errors import ConfigError, InputError
 from edgekit.report.model import Report
 
-MAX_DATASET_SAMPLES = 100_000  # a tf.data.Dataset is read up to this many samples
+MAX_DATASET_SAMPLES = 100_000  # a tf.data.Dataset is read up to this many samples…
+MAX_DATASET_BYTES = 1 << 30  # …or this many bytes of inputs
 IN_MEMORY_MODEL = "<in-memory Keras model>"
 IN_MEMORY_DATA = "<in-memory arrays>"
 
@@ -44,14 +45,16 @@ def build(config: Union[str, Path, dict[str, Any], Any, None] = None, *, model: 
 
     with tempfile.TemporaryDirectory(prefix="edgekit-api-") as scratch:
         folder = Path(scratch)
-        if isinstance(config, Config):
-            raw = config.model_dump(mode="json", exclude_unset=True)
+        if isinstance(config, (str, Path)):
+            config, base = load_config(config), Path(config).resolve().parent
+        else:
             base = Path.cwd()
-        elif isinstance(config, (str, Path)):
-            loaded = load_config(config)
-            raw, base = loaded.model_dump(mode="json", exclude_unset=True), Path(config).resolve().parent
+        if isinstance(config, Config):
+            raw = config.model_dump(mode="json")
+            # what the user set in [dataset] (in-memory data is taken as given unless they said otherwise)
+            raw["dataset"] = {key: raw["dataset"][key] for key in config.dataset.model_fields_set}
         elif isinstance(config, dict) or config is None:
-            raw, base = dict(config or {}), Path.cwd()
+            raw = dict(config or {})
         else:
             raise ConfigError(f"config must be a path, a dict or an edgekit Config, not {type(config).__name__}")
         raw.setdefault("targets", {"android": {}})
@@ -59,7 +62,8 @@ def build(config: Union[str, Path, dict[str, Any], Any, None] = None, *, model: 
             raw["model"] = {**raw.get("model", {}), "path": str(_save_model(model, folder))}
         if data is not None:
             dataset = {"scale": 1.0, "mean": 0.0, "std": 1.0, **raw.get("dataset", {})}
-            dataset.update(kind="npz", path=str(_save_data(data, folder)))
+            rank = len(model.inputs[0].shape) if model is not None and getattr(model, "inputs", None) else None
+            dataset.update(kind="npz", path=str(_save_data(data, folder, rank=rank)))
             raw["dataset"] = dataset
         if "model" not in raw or "dataset" not in raw:
             missing = "model" if "model" not in raw else "data"
@@ -90,29 +94,21 @@ def _name_in_memory_sources(report: dict[str, Any], out: Path, *, model: bool, d
 
 
 def check(report: Union[Report, dict[str, Any], str, Path], *, budgets: Optional[dict[str, Any]] = None) -> Report:
-    """Re-apply budgets to a report (its recorded ones, or `budgets` = {"android": {"max_size": "300 KB"}})."""
-    from edgekit.budgets import evaluate, recommend_web
-    from edgekit.report_check import check_report
-    from edgekit.config import Budgets
-    from edgekit.report import report_passed
+    """Re-apply budgets to a report, like `edgekit check`: its recorded limits, or `budgets` per target
+    ({"android": {"max_size": "300 KB"}}) for that target's shipped artifacts. The input is not changed."""
+    import copy
 
+    from edgekit.report import load_report
+    from edgekit.report_check import apply_budgets, parse_budgets
+
+    overrides = parse_budgets(budgets or {}, source="edgekit.check budgets")
     if isinstance(report, (str, Path)):
         path = Path(report)
-        return Report.from_dict(check_report(path / "report.json" if path.is_dir() else path))
-    data = report.to_dict() if isinstance(report, Report) else dict(report)
-    limits = {target: Budgets.model_validate(table) for target, table in (budgets or {}).items()}
-    for artifact in data["artifacts"]:
-        if artifact.get("status") == "failed" or not artifact.get("shipped", True):
-            continue
-        if artifact.get("target") in limits:
-            artifact["budgets"] = evaluate(artifact, limits[artifact["target"]])
-        elif artifact.get("budgets"):
-            recorded = Budgets(**{b["name"]: b["limit"] for b in artifact["budgets"]})
-            artifact["budgets"] = evaluate(artifact, recorded)
-    data["passed"] = report_passed(data)
-    if any(a.get("target") == "web" for a in data["artifacts"]):
-        data["web_recommendation"] = recommend_web(data["artifacts"])
-    return Report.from_dict(data)
+        path = path / "report.json" if path.is_dir() else path
+        data, source = load_report(path), str(path)
+    else:
+        data, source = copy.deepcopy(report.to_dict() if isinstance(report, Report) else dict(report)), "report"
+    return Report.from_dict(apply_budgets(data, overrides, source=source))
 
 
 def _save_model(model: Any, folder: Path) -> Path:
@@ -123,14 +119,15 @@ def _save_model(model: Any, folder: Path) -> Path:
     try:
         model.save(path)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds for models it cannot save
-        raise InputError(f"the in-memory model could not be saved as .keras ({str(err).splitlines()[0][:200]})",
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise InputError(f"the in-memory model could not be saved as .keras ({first})",
                          hint="save it yourself with model.save('model.keras') and pass the file") from None
     return path
 
 
-def _save_data(data: Any, folder: Path) -> Path:
+def _save_data(data: Any, folder: Path, *, rank: Optional[int] = None) -> Path:
     if isinstance(data, dict):
-        arrays = {key: np.asarray(value) for key, value in data.items()}
+        arrays = _both_splits({str(key): np.asarray(value) for key, value in data.items()})
     elif isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, (tuple, list)) for d in data):
         (x_train, y_train), (x_test, y_test) = data
         arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
@@ -138,7 +135,7 @@ def _save_data(data: Any, folder: Path) -> Path:
         x, y = (np.asarray(d) for d in data)
         arrays = {"x_train": x, "y_train": y, "x_test": x, "y_test": y}
     elif hasattr(data, "as_numpy_iterator"):
-        x, y = _from_dataset(data)
+        x, y = _from_dataset(data, rank)
         arrays = {"x_train": x, "y_train": y, "x_test": x, "y_test": y}
     else:
         raise InputError(f"data must be (x, y), ((x_train, y_train), (x_test, y_test)), a dict of arrays or a "
@@ -151,19 +148,35 @@ def _save_data(data: Any, folder: Path) -> Path:
     return path
 
 
-def _from_dataset(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) arrays from a dataset of (x, y) elements or batches, up to MAX_DATASET_SAMPLES."""
-    xs, ys, count = [], [], 0
+def _both_splits(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A dict with only x_test/y_test (or only x_train/y_train) uses the same arrays for both splits."""
+    has = {split: any(k.startswith(f"x_{split}") for k in arrays) for split in ("train", "test")}
+    if not any(has.values()):
+        raise InputError(f"data has no x_train or x_test array (found: {', '.join(sorted(arrays)) or 'nothing'})",
+                         hint="pass {'x_test': …, 'y_test': …} (and x_train/y_train for calibration), or (x, y)")
+    source, missing = ("test", "train") if has["test"] and not has["train"] else ("train", "test")
+    if has[missing]:
+        return arrays
+    copied = {key.replace(f"_{source}", f"_{missing}", 1): value for key, value in arrays.items()
+              if key.startswith((f"x_{source}", f"y_{source}"))}
+    return {**arrays, **copied}
+
+
+def _from_dataset(dataset: Any, rank: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) arrays from a dataset of (x, y) elements or batches, up to MAX_DATASET_SAMPLES samples and
+    MAX_DATASET_BYTES. `rank` (the model input's, batch included) tells a batch from one element."""
+    xs, ys, count, size = [], [], 0, 0
     for element in dataset.as_numpy_iterator():
         if not (isinstance(element, tuple) and len(element) == 2):
             raise InputError("the tf.data.Dataset must yield (x, y) pairs", hint="map it to (image, label)")
         x, y = (np.asarray(part) for part in element)
-        if not (y.ndim >= 1 and x.ndim >= 1 and len(x) == len(y)):  # one (x, label) element, not a batch
+        batched = x.ndim == rank if rank is not None else (y.ndim >= 1 and x.ndim >= 1 and len(x) == len(y))
+        if not batched:  # one (x, label) element
             x, y = x[None], y[None]
         xs.append(x)
         ys.append(y)
-        count += len(x)
-        if count >= MAX_DATASET_SAMPLES:
+        count, size = count + len(x), size + x.nbytes
+        if count >= MAX_DATASET_SAMPLES or size >= MAX_DATASET_BYTES:
             break
     if not xs:
         raise InputError("the tf.data.Dataset is empty")

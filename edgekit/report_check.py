@@ -20,22 +20,26 @@ from edgekit.targets import registry
 
 
 def check_report(path: Path, *, budgets_file: Path | None = None) -> dict[str, Any]:
-    report = load_report(path)
     overrides = load_budgets_file(budgets_file) if budgets_file else {}
+    return apply_budgets(load_report(path), overrides, source=str(path))
+
+
+def apply_budgets(report: dict[str, Any], overrides: dict[str, Budgets], *, source: str) -> dict[str, Any]:
+    """Re-evaluate `report` in place: `overrides` for their targets' shipped artifacts, recorded limits elsewhere."""
     for artifact in report["artifacts"]:
         target = artifact.get("target")
         if target in overrides:
             if artifact.get("shipped", True):
                 artifact["budgets"] = evaluate(artifact, overrides[target])
         elif artifact.get("budgets"):
-            artifact["budgets"] = evaluate(artifact, _recorded_budgets(artifact, path))
+            artifact["budgets"] = evaluate(artifact, _recorded_budgets(artifact, source))
     report["passed"] = report_passed(report)
     if any(a.get("target") == "web" for a in report["artifacts"]):
         report["web_recommendation"] = recommend_web(report["artifacts"])
     return report
 
 
-def _recorded_budgets(artifact: dict[str, Any], path: Path) -> Budgets:
+def _recorded_budgets(artifact: dict[str, Any], path: Any) -> Budgets:
     try:
         return Budgets(**{b["name"]: b["limit"] for b in artifact["budgets"]})
     except (KeyError, TypeError, ValidationError) as err:
@@ -53,15 +57,22 @@ def load_budgets_file(path: Path) -> dict[str, Budgets]:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     if "targets" in raw:
         raw = {name: table.get("budgets", {}) for name, table in raw["targets"].items() if isinstance(table, dict)}
+    return parse_budgets(raw, source=str(path))
+
+
+def parse_budgets(raw: Any, *, source: str) -> dict[str, Budgets]:
+    """{"android": {"max_size": "300 KB"}, …} as validated budgets per target, or a one-line ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: budgets must be a table per target, e.g. [android] max_size = \"300 KB\"")
     result = {}
     for target, table in raw.items():
         if target not in registry.NAMES or not isinstance(table, dict):
-            raise ConfigError(f"{path}: [{target}] is not a target",
+            raise ConfigError(f"{source}: [{target}] is not a target",
                               hint=f'use one of {", ".join(f"[{n}]" for n in registry.NAMES)}, e.g. [android] max_size = "300 KB"')
         try:
             result[target] = Budgets.model_validate(table)
         except ValidationError as err:
             error = err.errors()[0]
             error["loc"] = ("targets", target, "budgets", *error["loc"])
-            raise ConfigError(f"{path}: {describe_error(error)}") from None
+            raise ConfigError(f"{source}: {describe_error(error)}") from None
     return result

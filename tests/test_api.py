@@ -50,22 +50,43 @@ def test_build_from_memory_returns_the_report_it_wrote(api_build):
         report.artifact("ios/model.mlpackage")
 
 
-def test_check_reapplies_budgets_to_a_report_object_or_file(api_build):
+def test_check_reapplies_budgets_to_a_report_object_dict_or_file(api_build):
     report, out = api_build
     strict = edgekit.check(report, budgets={"android": {"max_size": "1 KB"}})
     assert not strict.passed and strict.exit_code == 1 and report.passed  # the original is untouched
     assert edgekit.check(out).passed and edgekit.check(out / "report.json").passed
+    assert not edgekit.check(out, budgets={"android": {"max_size": "1 KB"}}).passed
+    plain = report.to_dict()
+    assert not edgekit.check(plain, budgets={"android": {"max_size": "1 KB"}}).passed
+    assert plain == report.to_dict()  # a dict report is not changed either
+    with pytest.raises(ConfigError, match="andriod"):
+        edgekit.check(report, budgets={"andriod": {"max_size": "1 KB"}})
+    with pytest.raises(ConfigError, match="max_size"):
+        edgekit.check(report, budgets={"android": {"max_size": "lots"}})
 
 
-def test_build_takes_a_tf_data_dataset_of_batches(keras3_model_and_data, tmp_path):
+@pytest.mark.parametrize("batch", [32, None])
+def test_build_takes_a_tf_data_dataset_batched_or_not(keras3_model_and_data, tmp_path, batch):
     from edgekit.tfenv import tensorflow
 
     tf = tensorflow()
     model, _, (x, y) = keras3_model_and_data
-    dataset = tf.data.Dataset.from_tensor_slices((x[:200], y[:200])).batch(32)
-    report = edgekit.build({"targets": {"android": {"precisions": ["fp32"]}}}, model=model, data=dataset,
-                           out=tmp_path / "build")
+    dataset = tf.data.Dataset.from_tensor_slices((x[:200], y[:200]))
+    report = edgekit.build({"targets": {"android": {"precisions": ["fp32"]}}}, model=model,
+                           data=dataset.batch(batch) if batch else dataset, out=tmp_path / "build")
     assert report.passed and report.reference.eval_samples == 200
+
+
+def test_build_takes_a_config_object_with_edits_and_test_arrays_only(keras3_model_and_data, tmp_path):
+    from edgekit.config import parse_config
+
+    model, _, (x, y) = keras3_model_and_data
+    config = parse_config({"model": {"path": "unused.keras"}, "dataset": {"kind": "fashion_mnist"},
+                           "targets": {"android": {"precisions": ["fp32"]}}})
+    config.targets.android.budgets.max_size = 1000  # an edit after parsing must count
+    report = edgekit.build(config, model=model, data={"x_test": x[:100], "y_test": y[:100]}, out=tmp_path / "b")
+    assert not report.passed and report.exit_code == 1
+    assert report.artifacts[0].budgets[0].name == "max_size" and not report.artifacts[0].budgets[0].passed
 
 
 def test_api_errors_are_the_typed_cli_errors(keras3_model_and_data, tmp_path):
@@ -111,7 +132,11 @@ def test_reading_a_report_that_does_not_fit_the_model_is_a_one_line_input_error(
 
     _, out = api_build
     report = json.loads((out / "report.json").read_text())
-    del report["reference"]["inputs"]
+    report["artifacts"][0]["parity"] = "passed"  # an edit: parity is an object
     (tmp_path / "edited.json").write_text(json.dumps(report))  # not report.json: the session check skips it
-    with pytest.raises(InputError, match=r"not a report edgekit wrote \(reference.inputs: Field required\)"):
+    with pytest.raises(InputError, match=r"not a report edgekit wrote \(artifacts.0.parity: "):
         load_report(tmp_path / "edited.json")
+    del report["reference"]["inputs"]  # what reports before edgekit 0.3 lacked: still read
+    report["artifacts"][0]["parity"] = {"status": "passed"}
+    (tmp_path / "older.json").write_text(json.dumps(report))
+    assert load_report(tmp_path / "older.json")["reference"]["path"]

@@ -328,12 +328,13 @@ def test_free_spatial_dimensions_are_fixed_from_the_data_with_a_note(tmp_path):
         check_inputs(model, SimpleNamespace(inputs=[np.zeros((2, 20, 3), np.float32)]))
 
 
-def test_grouped_and_depthwise_conv2d_of_keras3_build_for_every_target_without_xla_calls(tmp_path, pixels):
-    """ConvNeXt's depthwise Conv2D(groups=C) and a grouped conv: Keras 3 runs them in a nested XLA call
-    that Core ML cannot read; the export writes them as plain ops and every artifact matches Keras."""
-    from edgekit.tfenv import keras3
+@pytest.mark.parametrize("flavor", ["keras3", "tf_keras"])
+def test_grouped_and_depthwise_conv2d_build_for_every_target_without_xla_calls(tmp_path, pixels, flavor):
+    """ConvNeXt's depthwise Conv2D(groups=C) and a grouped conv: both Kerases run them in a nested XLA
+    call that Core ML cannot read; the export writes them as plain ops and every artifact matches Keras."""
+    from edgekit.tfenv import keras, keras3
 
-    k = keras3()
+    k = keras3() if flavor == "keras3" else keras()
     k.utils.set_random_seed(2)
     inputs = k.Input((28, 28, 1))
     x = k.layers.Conv2D(8, 3, strides=2, activation="relu")(k.layers.Rescaling(1 / 255)(inputs))

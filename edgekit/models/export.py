@@ -83,9 +83,12 @@ def _export_tf_keras(tf: Any, model: Any, specs: list[Any], names: list[str], fo
     def serve(*xs: Any) -> dict[str, Any]:
         return dict(zip(names, keras_outputs(model, keras_model(keras_inputs(list(xs)), training=False))))
 
+    from edgekit.models.grouped_conv import plain_grouped_convolutions_tf_keras
+
     holder = tf.Module()
     holder.model = keras_model
-    tf.saved_model.save(holder, str(folder), signatures={SIGNATURE: serve.get_concrete_function()})
+    with plain_grouped_convolutions_tf_keras():  # no nested XLA calls in the graph the converters read
+        tf.saved_model.save(holder, str(folder), signatures={SIGNATURE: serve.get_concrete_function()})
 
 
 def _export_saved_model(tf: Any, model: Any, specs: list[Any], names: list[str], folder: Path) -> None:

@@ -1,8 +1,8 @@
 """Grouped convolutions without XLA, for the exported graph.
 
-Keras 3's TensorFlow backend runs a grouped `Conv2D` (ConvNeXt's depthwise `Conv2D(groups=C)`,
-ResNeXt-style blocks) inside a nested `tf.function(jit_compile=True)`, because TensorFlow's CPU
-kernel lacks grouped convolution. Converters cannot read that nested XLA call (coremltools:
+Keras 3's TensorFlow backend and tf_keras both run a grouped `Conv2D` (ConvNeXt's depthwise
+`Conv2D(groups=C)`, ResNeXt-style blocks) inside a nested `tf.function(jit_compile=True)`, because
+TensorFlow's CPU kernel lacks grouped convolution. Converters cannot read that nested XLA call (coremltools:
 "Conversion for TF op 'StatefulPartitionedCall' not implemented"). While edgekit traces the export,
 such a convolution is written with plain ops instead — `DepthwiseConv2dNative` when every group is
 one channel, else a split, one `Conv2D` per group and a concat — which computes the same values
@@ -16,13 +16,16 @@ from typing import Any, Iterator
 
 @contextlib.contextmanager
 def plain_grouped_convolutions() -> Iterator[None]:
+    """While tracing a Keras 3 model's export."""
+    from keras.src import backend
     from keras.src.backend.tensorflow import nn as backend_nn
 
     original = backend_nn.conv
 
     def conv(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "valid", data_format: Any = None,
              dilation_rate: Any = 1) -> Any:
-        plain = _grouped_2d(inputs, kernel, strides, padding, data_format, dilation_rate)
+        last = backend.standardize_data_format(data_format) == "channels_last"
+        plain = _grouped_2d(inputs, kernel, strides, padding, dilation_rate, channels_last=last)
         return plain if plain is not None else original(inputs, kernel, strides, padding, data_format, dilation_rate)
 
     backend_nn.conv = conv
@@ -32,16 +35,38 @@ def plain_grouped_convolutions() -> Iterator[None]:
         backend_nn.conv = original
 
 
+@contextlib.contextmanager
+def plain_grouped_convolutions_tf_keras() -> Iterator[None]:
+    """While tracing a tf_keras model's export: its Conv layers call `_jit_compiled_convolution_op`."""
+    from tf_keras.src.layers.convolutional.base_conv import Conv
+
+    original = Conv.__dict__["_jit_compiled_convolution_op"]
+
+    def convolution(self: Any, inputs: Any, kernel: Any) -> Any:
+        padding = self.padding if isinstance(self.padding, str) else "explicit"
+        plain = None
+        if padding in ("same", "valid"):
+            plain = _grouped_2d(inputs, kernel, self.strides, padding, self.dilation_rate,
+                                channels_last=not self._channels_first)
+        return plain if plain is not None else original.__get__(self, type(self))(inputs, kernel)
+
+    Conv._jit_compiled_convolution_op = convolution
+    try:
+        yield
+    finally:
+        Conv._jit_compiled_convolution_op = original
+
+
 def _pair(value: Any) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
-def _grouped_2d(inputs: Any, kernel: Any, strides: Any, padding: str, data_format: Any, dilation_rate: Any) -> Any:
+def _grouped_2d(inputs: Any, kernel: Any, strides: Any, padding: str, dilation_rate: Any, *,
+                channels_last: bool) -> Any:
     """The grouped 2-D, channels-last convolution in plain ops; None for anything else."""
     import tensorflow as tf
-    from keras.src import backend
 
-    if len(inputs.shape) != 4 or backend.standardize_data_format(data_format) != "channels_last":
+    if len(inputs.shape) != 4 or not channels_last:
         return None
     channels, per_group, filters = inputs.shape[-1], kernel.shape[-2], kernel.shape[-1]
     if channels is None or per_group is None or channels == per_group or channels % per_group:

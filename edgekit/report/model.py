@@ -29,15 +29,16 @@ class Output(TensorInfo):
 
 
 class Reference(_Open):
-    """The Keras model every artifact is compared with, measured on the eval split."""
+    """The Keras model every artifact is compared with, measured on the eval split. (Reports written
+    before edgekit 0.3 lack inputs/outputs; they still read.)"""
     path: str
     format: str
     params: int
     accuracy: Optional[float] = Field(None, description="fraction 0..1; null without class labels")
-    eval_split: str
-    eval_samples: int
-    inputs: list[TensorInfo]
-    outputs: list[Output]
+    eval_split: Optional[str] = None
+    eval_samples: Optional[int] = None
+    inputs: list[TensorInfo] = Field(default_factory=list)
+    outputs: list[Output] = Field(default_factory=list)
     label_output: Optional[str] = None
     class_names: list[str] = Field(default_factory=list)
 
@@ -57,11 +58,11 @@ class Parity(_Open):
 
 class LatencyEntry(_Open):
     where: str = Field(description="host, device or browser: never compare across them")
-    runtime: str
-    threads: Optional[int] = None
+    runtime: Optional[str] = None
+    threads: Any = None
     p50_ms: Optional[float] = None
     p90_ms: Optional[float] = None
-    runs: Optional[int] = None
+    runs: Any = None
 
 
 class BudgetResult(_Open):
@@ -130,8 +131,10 @@ class Report(_Open):
         return cls.from_dict(load_report(Path(path)))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON contract: the same keys `report.json` has."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        """The JSON contract: the same keys `report.json` has (`schema` always first)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        data.pop("schema", None)
+        return {"schema": self.schema_, **data}
 
     @property
     def exit_code(self) -> int:
