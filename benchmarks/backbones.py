@@ -74,7 +74,9 @@ def markdown(rows: list[dict]) -> str:
     for row in rows:
         if row.get("recipe"):
             continue
-        result = "built" if row["exit"] == 0 else (f"exit {row['exit']}: {row['stderr'][:120]}")
+        failed = row.get("failed_targets") or {}
+        result = "built" if row["exit"] == 0 else f"exit {row['exit']}: " + (
+            "; ".join(f"{t} failed ({why[:100]})" for t, why in failed.items()) or row["stderr"].splitlines()[-1][:120])
         ios = [a for a in row.get("artifacts", []) if a["target"] == "ios"]
         ios_text = (f"{len(ios)} built, checks " + ("passed" if not any(a["checks_failed"] for a in ios) else "FAILED")
                     if ios else "—")

@@ -164,6 +164,8 @@ def run_case(name: str, flavor: str, folder: Path, *, size: int = 64, fast: bool
     if report_path.is_file():
         report = json.loads(report_path.read_text())
         row["reference_accuracy"] = report["reference"]["accuracy"]
+        row["failed_targets"] = {name: status.get("reason", "")[:200] for name, status in
+                                 (report.get("target_status") or {}).items() if status.get("status") == "failed"}
         row["artifacts"] = [{"path": a["path"], "target": a["target"], "precision": a["precision"],
                              "parity": a["parity"]["status"], "parity_reason": a["parity"].get("reason"),
                              "relative_error": a["parity"].get("relative_error"),
