@@ -163,3 +163,24 @@ def test_prune_frequency_that_would_never_prune_is_a_config_error(keras_module):
     with pytest.raises(ConfigError, match="never reaches"):
         ops.apply_prune(small_model(keras_module), step, total_steps=30)
     ops.apply_prune(small_model(keras_module), PruneStep(step="prune", final_sparsity=0.5), total_steps=30)  # auto
+
+
+def test_cluster_preserving_qat_leaves_a_leading_rescaling_and_normalization_unquantized(keras_module):
+    """EfficientNet's input: Rescaling then an adapted Normalization. TFMOT's cluster-preserving registry
+    claims the Rescaling and then cannot configure it; edgekit leaves it unquantized instead."""
+    import numpy as np
+
+    from edgekit.recipe import QatStep
+
+    k = keras_module
+    norm = k.layers.Normalization()
+    norm.adapt(np.random.default_rng(0).random((8, 16, 16, 3)).astype("float32"))
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Conv2D(4, 3, activation="relu")(norm(k.layers.Rescaling(1 / 255)(inputs)))
+    model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(k.layers.GlobalAveragePooling2D()(x)))
+    for after_prune in (False, True):
+        quantized, coverage, name = ops.apply_qat(model, QatStep(step="qat"), after_prune=after_prune,
+                                                  after_cluster=True)
+        assert name == ("PCQAT" if after_prune else "CQAT")
+        kinds = {type(layer).__name__ for layer in quantized.layers}
+        assert "Rescaling" in kinds and "QuantizeWrapperV2" in kinds

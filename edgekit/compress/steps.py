@@ -108,11 +108,42 @@ def qat_scheme(*, after_prune: bool, after_cluster: bool) -> tuple[Any, str]:
     tfmot = _tfmot()
     combine = tfmot.experimental.combine
     if after_cluster:
-        return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=after_prune), (
-            "PCQAT" if after_prune else "CQAT")
+        scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=after_prune)
+        return _SupportedOnly(scheme), ("PCQAT" if after_prune else "CQAT")
     if after_prune:
         return combine.Default8BitPrunePreserveQuantizeScheme(), "PQAT"
     return tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme(), "QAT"
+
+
+class _SupportedOnly:
+    """A scheme whose registry claims only the layers the 8-bit registry can configure.
+
+    TFMOT's cluster-preserving registry says it supports any layer whose output feeds a quantized
+    one (e.g. a `Rescaling` after the input), then fails to configure it ("get_quantize_config()
+    called on an unsupported layer"); such a layer is simply left unquantized, as with plain QAT."""
+
+    def __init__(self, scheme: Any):
+        self._scheme = scheme
+
+    def get_layout_transformer(self) -> Any:
+        return self._scheme.get_layout_transformer()
+
+    def get_quantize_registry(self) -> Any:
+        return _SupportedRegistry(self._scheme.get_quantize_registry())
+
+
+class _SupportedRegistry:
+    def __init__(self, registry: Any):
+        from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+            default_8bit_quantize_registry as default_8bit)
+
+        self._registry, self._default = registry, default_8bit.Default8BitQuantizeRegistry()
+
+    def supports(self, layer: Any) -> bool:
+        return self._registry.supports(layer) and self._default.supports(layer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._registry, name)
 
 
 def apply_qat(model: Any, step: QatStep, *, after_prune: bool, after_cluster: bool) -> tuple[Any, list[dict], str]:
