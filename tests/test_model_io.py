@@ -267,8 +267,8 @@ def test_savedmodel_with_a_fixed_batch_signature_builds(tmp_path, keras_module, 
 
 
 def test_a_model_tfjs_cannot_convert_fails_that_artifact_and_keeps_the_tflite(tmp_path, pixels):
-    """A grouped convolution TF.js has no kernel for: the TF.js artifact fails with the op named, the
-    .tflite for LiteRT.js is still built and checked, and the CLI exits 3 (unsupported model)."""
+    """An op TF.js has no kernel for (SegmentSum; LiteRT has one): the TF.js artifact fails with the op
+    named, the .tflite for LiteRT.js is still built and checked, and the CLI exits 3 (unsupported model)."""
     import subprocess
     import sys
 
@@ -277,10 +277,13 @@ def test_a_model_tfjs_cannot_convert_fails_that_artifact_and_keeps_the_tflite(tm
     k = keras3()
     k.utils.set_random_seed(5)
     x_train, y_train, x_test, y_test = pixels
-    model = k.Sequential([k.Input((28, 28, 1)), k.layers.Conv2D(4, 3, strides=2), k.layers.Conv2D(8, 3, groups=2),
-                          k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(x_train / 255.0, y_train, epochs=2, verbose=0)
+    inputs = k.Input((28, 28, 1))
+    x = k.ops.transpose(k.layers.Conv2D(16, 3, strides=2, activation="relu")(inputs), (1, 0, 2, 3))  # rows first
+    x = k.ops.segment_sum(x, np.repeat(np.arange(7), 2)[:13], sorted=True)  # pairs of rows: (7, batch, 13, 16)
+    pooled = k.layers.GlobalAveragePooling2D()(k.ops.transpose(x, (1, 0, 2, 3)))
+    model = k.Model(inputs, k.layers.Dense(10, activation="softmax")(pooled))
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x_train / 255.0, y_train, epochs=4, verbose=0)
     model.save(tmp_path / "grouped.keras")
     np.savez(tmp_path / "data.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     cfg = config(tmp_path, tmp_path / "grouped.keras", tmp_path / "data.npz", targets="all")
@@ -290,7 +293,7 @@ def test_a_model_tfjs_cannot_convert_fails_that_artifact_and_keeps_the_tflite(tm
     report = json.loads((cfg.build.out / "report.json").read_text())
     artifacts = {a["path"]: a for a in report["artifacts"]}
     tfjs = artifacts["web/tfjs/model.json"]
-    assert tfjs["status"] == "failed" and "groups" in tfjs["error"]["reason"] and tfjs["error"]["exit_code"] == 3
+    assert tfjs["status"] == "failed" and "SegmentSum" in tfjs["error"]["reason"] and tfjs["error"]["exit_code"] == 3
     assert artifacts["web/model.tflite"]["parity"]["status"] == "passed"
 
 
@@ -330,8 +333,9 @@ def test_free_spatial_dimensions_are_fixed_from_the_data_with_a_note(tmp_path):
 
 @pytest.mark.parametrize("flavor", ["keras3", "tf_keras"])
 def test_grouped_and_depthwise_conv2d_build_for_every_target_without_xla_calls(tmp_path, pixels, flavor):
-    """ConvNeXt's depthwise Conv2D(groups=C) and a grouped conv: both Kerases run them in a nested XLA
-    call that Core ML cannot read; the export writes them as plain ops and every artifact matches Keras."""
+    """ConvNeXt's depthwise Conv2D(groups=C), a grouped conv and an exact GELU: both Kerases run the
+    convolutions in a nested XLA call that Core ML cannot read, and GELU's Erfc has no Core ML converter;
+    the export writes plain ops, edgekit registers Erfc, and every artifact matches Keras."""
     from edgekit.tfenv import keras, keras3
 
     k = keras3() if flavor == "keras3" else keras()
@@ -340,7 +344,8 @@ def test_grouped_and_depthwise_conv2d_build_for_every_target_without_xla_calls(t
     x = k.layers.Conv2D(8, 3, strides=2, activation="relu")(k.layers.Rescaling(1 / 255)(inputs))
     x = k.layers.Conv2D(8, 7, padding="same", groups=8)(x)
     x = k.layers.Conv2D(16, 3, strides=2, groups=4, activation="relu")(x)
-    model = k.Model(inputs, k.layers.Dense(10, activation="softmax")(k.layers.GlobalAveragePooling2D()(x)))
+    x = k.layers.Dense(16, activation="gelu")(k.layers.GlobalAveragePooling2D()(x))  # exact GELU: Erfc in the graph
+    model = k.Model(inputs, k.layers.Dense(10, activation="softmax")(x))
     model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
     x_train, y_train, x_test, y_test = pixels
     model.fit(x_train.astype(np.float32), y_train, epochs=3, batch_size=64, verbose=0)

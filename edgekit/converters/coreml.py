@@ -60,7 +60,20 @@ def coremltools() -> Any:
             import coremltools.optimize.coreml  # noqa: F401
     except ImportError as err:
         raise EnvironmentProblem(f"coremltools is not importable ({err})", hint="run `bash scripts/install.sh`") from None
+    _register_erfc()
     return ct
+
+
+def _register_erfc() -> None:
+    """TensorFlow's exact GELU (Keras 3 `gelu`, ConvNeXt) computes erfc; coremltools 9 converts `Erf`
+    but not `Erfc`. Register erfc(x) = 1 - erf(x) (registering twice is ignored: strict=False)."""
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.frontend.tensorflow.tf_op_registry import register_tf_op
+
+    @register_tf_op(strict=False)
+    def Erfc(context: Any, node: Any) -> None:  # noqa: N802 - the TF op's name
+        x = context[node.inputs[0]]
+        context.add(node.name, mb.sub(x=1.0, y=mb.erf(x=x), name=node.name))
 
 
 @contextlib.contextmanager
