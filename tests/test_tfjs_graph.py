@@ -266,3 +266,30 @@ def test_convnext_tiny_keras3_runs_in_tfjs(tmp_path):
     manifest, outputs, expected = _convert_and_run(_loaded(net, "keras3"), tmp_path, x)
     _assert_matches(outputs, expected)
     _only_tfjs_fusions(manifest)
+
+
+def test_onednn_layer_norm_is_split_into_ops_that_compute_the_same_hand_built():
+    """oneDNN's grappler writes `_MklLayerNorm` for tf_keras LayerNormalization (seen in ConvNeXtTiny's
+    TF.js conversion on this CPU); after the rewrite the graph computes layer norm with plain ops."""
+    import tensorflow as tf
+
+    from edgekit.converters.tfjs_graph import after_grappler
+
+    rng = np.random.default_rng(6)
+    scale, offset = rng.uniform(0.5, 1.5, 5).astype("float32"), rng.normal(0, 0.3, 5).astype("float32")
+    graph_def = tf.compat.v1.GraphDef()
+    _node(graph_def, "Placeholder", "x", dtype={"type": 1})
+    _const(graph_def, "scale", scale)
+    _const(graph_def, "offset", offset)
+    _node(graph_def, "_MklLayerNorm", "ln", ["x", "scale", "offset"], T={"type": 1}, epsilon={"f": 1e-6})
+    _node(graph_def, "Identity", "out", ["ln"], T={"type": 1})
+    after_grappler(graph_def)
+    assert "_MklLayerNorm" not in {node.op for node in graph_def.node}
+    x = rng.normal(0, 2, (2, 3, 4, 5)).astype("float32")
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        got = session.run("out:0", {"x:0": x})
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    np.testing.assert_allclose(got, (x - mean) / np.sqrt(var + 1e-6) * scale + offset, rtol=1e-5, atol=1e-5)

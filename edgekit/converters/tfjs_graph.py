@@ -13,6 +13,7 @@ After each grappler pass (its `remap` optimizer fuses, for oneDNN, what TF.js ca
   `_FusedHardSwish`, Dense's Tanh, swish, GELU, a residual Add) becomes separate nodes. A fused bias
   that is a scalar or [1, 1, 1, C] (grappler fuses such adds too) is made rank 1: wasm takes no other.
 - `_FusedBatchNormEx` (BatchNorm -> ReLU, tf_keras DenseNet) -> `FusedBatchNormV3` (+ side input) + ReLU.
+- `_MklLayerNorm` (tf_keras LayerNormalization, ConvNeXt) -> mean, variance, rsqrt, scale and offset.
 A split node is renamed `<name>/pre_activation` and the last new node takes its name, so consumers
 read the same tensor. Ops with no faithful rewrite are left to the converter's op check, or raise
 its "Unsupported Ops" error naming them here.
@@ -214,6 +215,29 @@ def _split_batch_norm(nodes: _Nodes, node: Any, redirect: dict[str, str], proble
     redirect.update({f"{name}:{k}": f"{pre}:{k}" for k in range(1, 6)})  # the batch statistics outputs
 
 
+def _split_layer_norm(nodes: _Nodes, node: Any) -> None:
+    """oneDNN's `_MklLayerNorm` (last-axis layer norm: x, scale, offset) as the ops it stands for."""
+    x, scale, offset = [i for i in node.input if not i.startswith("^")][:3]
+    dtype, name = node.attr["T"].type, node.name
+    axis = nodes.const(f"{name}/axis", [-1], INT32)
+
+    def op(kind: str, tag: str, *inputs: str) -> str:
+        return nodes.add(kind, f"{name}/{tag}", list(inputs), dtype)
+
+    def mean(tag: str, tensor: str) -> str:
+        created = op("Mean", tag, tensor, axis)
+        nodes.added[created].attr["Tidx"].type = INT32
+        nodes.added[created].attr["keep_dims"].b = True
+        return created
+
+    centred = op("Sub", "centred", x, mean("mean", x))
+    variance = mean("variance", op("Square", "square", centred))
+    epsilon = nodes.const(f"{name}/epsilon", node.attr["epsilon"].f, dtype)
+    normed = op("Mul", "normed", centred, op("Rsqrt", "rsqrt", op("AddV2", "add_epsilon", variance, epsilon)))
+    node.input[:] = [op("Mul", "scaled", normed, scale), offset] + [i for i in node.input if i.startswith("^")]
+    _become(node, "AddV2")
+
+
 def after_grappler(graph_def: Any) -> Any:
     """Split what grappler fused into ops or attributes TF.js lacks (in place; returns `graph_def`)."""
     nodes, redirect, problems = _Nodes(graph_def), {}, []
@@ -222,6 +246,8 @@ def after_grappler(graph_def: Any) -> Any:
             _split_contraction(nodes, node, problems)
         elif node.op == "_FusedBatchNormEx":
             _split_batch_norm(nodes, node, redirect, problems)
+        elif node.op == "_MklLayerNorm":
+            _split_layer_norm(nodes, node)
     if redirect:
         for node in graph_def.node:
             node.input[:] = [redirect.get(i, i) for i in node.input]
