@@ -80,17 +80,13 @@ def build(config: Union[str, Path, dict[str, Any], Any, None] = None, *, model: 
 
 def _name_in_memory_sources(report: dict[str, Any], out: Path, *, model: bool, data: bool) -> None:
     """The report names the in-memory model/data instead of the temporary files they went through."""
-    from edgekit.report import write_json
-    from edgekit.report.html import render as render_html
-    from edgekit.report.markdown import render
+    from edgekit.report import write_reports
 
     if model:
         report["reference"]["path"] = report["config"]["model"]["path"] = IN_MEMORY_MODEL
     if data:
         report["config"]["dataset"]["path"] = IN_MEMORY_DATA
-    write_json(report, out / "report.json")
-    (out / "report.md").write_text(render(report), encoding="utf-8")
-    (out / "report.html").write_text(render_html(report), encoding="utf-8")
+    write_reports(report, out)
 
 
 def check(report: Union[Report, dict[str, Any], str, Path], *, budgets: Optional[dict[str, Any]] = None) -> Report:

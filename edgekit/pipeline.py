@@ -22,9 +22,7 @@ from edgekit.labels import check_inputs, label_output, output_kind
 from edgekit.sanity import check_reference, raise_if_nonsense
 from edgekit.sanity import message as sanity_message
 from edgekit.progress import Reporter
-from edgekit.report import SCHEMA, report_passed, write_json
-from edgekit.report.html import render as render_html
-from edgekit.report.markdown import render
+from edgekit.report import SCHEMA, report_passed, write_reports
 from edgekit.staging import check_output_dir, output_lock, staged_output
 from edgekit.targets import run
 from edgekit.validate import accuracy
@@ -162,9 +160,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
         }
-        write_json(report, stage / "report.json")
-        (stage / "report.md").write_text(render(report), encoding="utf-8")
-        (stage / "report.html").write_text(render_html(report), encoding="utf-8")
+        write_reports(report, stage)
     return report
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from edgekit.report_check import check_report
 from edgekit.errors import InputError
-from edgekit.report import read_json, write_json
+from edgekit.report import read_json, write_json, write_reports
 
 LATENCY_SCHEMA = "edgekit.latency/v1"
 WHERE = ("host", "device", "browser")
@@ -39,13 +39,7 @@ def merge_results(report_path: Path, results: list[dict[str, Any]], *, source: s
                 artifact.setdefault("profile", {})[key] = result[key]
     write_json(report, report_path)
     report = check_report(report_path)  # budgets read the new numbers
-    write_json(report, report_path)
-    from edgekit.report.markdown import render
-
-    (report_path.parent / "report.md").write_text(render(report), encoding="utf-8")
-    from edgekit.report.html import render as render_html
-
-    (report_path.parent / "report.html").write_text(render_html(report), encoding="utf-8")
+    write_reports(report, report_path.parent)
     return report
 
 

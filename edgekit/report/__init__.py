@@ -67,6 +67,16 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_reports(report: dict[str, Any], folder: Path) -> None:
+    """report.json (checked), report.md and report.html into `folder`: the three views of one report."""
+    from edgekit.report.html import render as render_html
+    from edgekit.report.markdown import render
+
+    write_json(report, folder / "report.json")
+    (folder / "report.md").write_text(render(report), encoding="utf-8")
+    (folder / "report.html").write_text(render_html(report), encoding="utf-8")
+
+
 def read_json(path: Path, *, what: str, hint: str) -> Any:
     """A JSON file the user pointed at, or a one-line InputError naming `what` and the fix."""
     if not path.is_file():
