@@ -5,7 +5,7 @@ STAMP := $(VENV)/.edgekit-installed
 
 .PHONY: install demo test bench serve clean
 
-$(STAMP): requirements.lock pyproject.toml scripts/install.sh package.json package-lock.json
+$(STAMP): requirements.lock pyproject.toml scripts/install.sh edgekit/web/package.json edgekit/web/package-lock.json
 	bash scripts/install.sh
 	touch $@
 
@@ -17,7 +17,7 @@ demo: install
 test: install
 	$(PY) -m pytest
 
-# The demo PWA (demo_app/) with the web artifacts `make demo` built; HOST=0.0.0.0 for a phone on the LAN.
+# The demo PWA (edgekit/demo_app/) with the web artifacts `make demo` built; HOST=0.0.0.0 for a phone on the LAN.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 serve: install

@@ -52,7 +52,12 @@ def parser() -> argparse.ArgumentParser:
                          help="fold an edgekit.latency/v1 JSON measured elsewhere (e.g. on a Mac) into the report")
     profile.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
-    serve = sub.add_parser("serve", help="serve the demo app (demo_app/) with a build's web artifacts",
+    setup = sub.add_parser("setup", help="install what a target needs outside Python (web: the npm runtimes)",
+                           epilog=EXIT_CODES)
+    setup.add_argument("what", choices=["web"], help="web: npm ci of the pinned TF.js/LiteRT.js/playwright-core "
+                       "into the per-user cache ($EDGEKIT_CACHE, default ~/.cache/edgekit) and a check for Chromium")
+
+    serve = sub.add_parser("serve", help="serve the demo app (edgekit/demo_app) with a build's web artifacts",
                            epilog=EXIT_CODES)
     serve.add_argument("--config", "-c", type=Path, default=Path("edgekit.toml"), help="config whose build.out to serve")
     serve.add_argument("--out", "-o", type=Path, help="build folder holding web/ (default: build.out from the config)")
@@ -82,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_profile(args)
         if args.command == "serve":
             return cmd_serve(args)
+        if args.command == "setup":
+            from edgekit.web_setup import setup_web
+
+            return setup_web()
         parser().print_help()
         return EXIT_OK
     except EdgekitError as err:

@@ -17,6 +17,8 @@ import tomllib
 from importlib import resources
 from typing import Any, Optional
 
+from edgekit.lazy import litert_schema as schema_py_generated
+
 DELEGATES = ("xnnpack", "gpu", "nnapi")
 RULES_FILE = "android_delegates.toml"
 
@@ -44,8 +46,6 @@ def load_rules() -> dict[str, Any]:
 
 
 def _schema() -> Any:
-    from ai_edge_litert import schema_py_generated
-
     return schema_py_generated
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from edgekit.lazy import brotli  # the web target only
+
 
 def gzip_size(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=9, mtime=0))
 
 
 def brotli_size(data: bytes) -> int:
-    import brotli  # the web target only
-
     return len(brotli.compress(data, quality=11))
 
 

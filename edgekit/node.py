@@ -1,8 +1,11 @@
 """Node.js and Chromium for the web target: where they are, and running edgekit's .mjs scripts.
 
-The npm packages (`package.json`, installed by `scripts/install.sh` with `npm ci`) live in
-`node_modules/` at the repository root, where Node resolves them for `edgekit/web/*.mjs`. Nothing here
-downloads anything: a missing tool is an `EnvironmentProblem` (exit 4) naming the install step.
+The pinned npm packages (`edgekit/web/package.json` and its lock) live in a *runtime folder* beside
+edgekit's `.mjs` scripts, where Node resolves them: in a source checkout that is `edgekit/web/` itself
+(`scripts/install.sh` runs `npm ci` there); an installed wheel has no `node_modules`, and
+`edgekit setup web` installs them into a per-user cache (`edgekit.web_setup`), keyed by the lock
+file's digest, with copies of the scripts. Nothing here downloads anything: a missing tool is an
+`EnvironmentProblem` (exit 4) naming the command that installs it.
 """
 from __future__ import annotations
 
@@ -18,10 +21,13 @@ from typing import Any, Callable, Optional
 
 from edgekit.errors import ConversionError, EnvironmentProblem
 
-SCRIPTS = Path(__file__).resolve().parent / "web"
-INSTALL_HINT = "run `bash scripts/install.sh` (installs the Debian packages nodejs/chromium and runs `npm ci`)"
+SCRIPTS = Path(__file__).resolve().parent / "web"  # the .mjs/.html sources and package.json + lock
+INSTALL_HINT = ("run `edgekit setup web` (installs the pinned npm packages; needs Node.js >= 20, npm and Chromium, "
+                "e.g. `sudo apt-get install nodejs npm chromium`)")
 REQUIRED = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@litertjs/core", "playwright-core")
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+CHROMIUM_HINT = ("install Chromium (e.g. `sudo apt-get install chromium`; edgekit never downloads a browser) or set "
+                 "EDGEKIT_CHROMIUM=/path/to/chromium; or set profile_browser = false in [targets.web]")
 TIMEOUT_HINT = ("raise [targets.web] node_stall_s for a very large model, or lower parity_samples / runs; "
                 "EDGEKIT_DEBUG=1 shows Node's output")
 NODE_MAJOR = 20  # playwright-core 1.65 needs Node >= 20 (Debian 12's nodejs is 18)
@@ -43,27 +49,42 @@ def node_binary() -> str:
     return found
 
 
+def missing_packages(folder: Path) -> list[str]:
+    """The required npm packages not installed under `folder`/node_modules."""
+    return [name for name in REQUIRED if not (folder / "node_modules" / name / "package.json").is_file()]
+
+
+def runtime_dir() -> Path:
+    """The folder holding edgekit's .mjs scripts with the pinned npm packages in its node_modules/."""
+    if not missing_packages(SCRIPTS):
+        return SCRIPTS  # a source checkout after scripts/install.sh
+    from edgekit import web_setup
+
+    cached = web_setup.cache_dir()
+    if cached.is_dir() and not missing_packages(cached):
+        web_setup.sync_scripts(cached)  # an upgraded edgekit with the same lock: its new scripts
+        return cached
+    raise EnvironmentProblem(f"the web target's npm packages are not installed (looked in {SCRIPTS} and {cached})",
+                             hint=INSTALL_HINT)
+
+
 def node_modules() -> Path:
-    """The folder holding the pinned npm packages; every required package must be there."""
-    folder = Path(__file__).resolve().parents[1] / "node_modules"
-    missing = [name for name in REQUIRED if not (folder / name / "package.json").is_file()]
-    if missing:
-        raise EnvironmentProblem(f"npm packages missing in {folder}: {', '.join(missing)}", hint=INSTALL_HINT)
-    return folder
+    """The folder holding the pinned npm packages; every required package is there."""
+    return runtime_dir() / "node_modules"
 
 
 def chromium_binary() -> str:
     override = os.environ.get("EDGEKIT_CHROMIUM")
     if override:
         if not Path(override).is_file():
-            raise EnvironmentProblem(f"EDGEKIT_CHROMIUM={override} does not exist", hint=INSTALL_HINT)
+            raise EnvironmentProblem(f"EDGEKIT_CHROMIUM={override} does not exist", hint=CHROMIUM_HINT)
         return override
     for name in CHROMIUM_CANDIDATES:
         found = shutil.which(name)
         if found:
             return found
     raise EnvironmentProblem("Chromium is not installed (browser profiling drives headless Chromium)",
-                             hint=INSTALL_HINT + "; or set profile_browser = false in [targets.web]")
+                             hint=CHROMIUM_HINT)
 
 
 def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float, stall: Optional[float] = None,
@@ -75,12 +96,12 @@ def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float
     A script that reports `{"error": ..., "environment": true}` (e.g. Chromium cannot start) raises
     EnvironmentProblem (exit 4); any other error, a crash or a timeout is a ConversionError (exit 5)."""
     node = node_binary()
-    node_modules()
+    runtime = runtime_dir()
     spec_path = workdir / f"{Path(name).stem}.spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     try:
-        returncode, stdout, stderr = _communicate([node, str(SCRIPTS / name), str(spec_path)], timeout=timeout,
-                                                  stall=stall, on_progress=on_progress)
+        returncode, stdout, stderr = _communicate([node, str(runtime / name), str(spec_path)], timeout=timeout,
+                                                  stall=stall, on_progress=on_progress, cwd=runtime)
     except _Stalled as err:
         raise ConversionError(f"{name} made no progress for {err.seconds:.0f} s", hint=TIMEOUT_HINT) from None
     except subprocess.TimeoutExpired:
@@ -108,12 +129,13 @@ class _Stalled(Exception):
         self.seconds = seconds
 
 
-def _communicate(command: list[str], *, timeout: float, stall: Optional[float] = None,
+def _communicate(command: list[str], *, timeout: float, cwd: Path, stall: Optional[float] = None,
                  on_progress: Optional[Callable[[str], None]] = None) -> tuple[int, str, str]:
     """Run Node, reading its output as it comes. On a timeout, a stall or Ctrl-C, SIGTERM first so
     playwright closes Chromium and deletes its temporary profile (a SIGKILL leaves
     /tmp/playwright_chromiumdev_profile-* behind), then SIGKILL."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=SCRIPTS)
+    env = {**os.environ, "EDGEKIT_NODE_MODULES": str(cwd / "node_modules")}  # for scripts outside the folder
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
     out: list[str] = []
     err: list[str] = []
     last = [time.monotonic()]

@@ -1,9 +1,9 @@
-"""`edgekit serve`: the demo PWA (`demo_app/`) with the web artifacts of a build, over HTTP.
+"""`edgekit serve`: the demo PWA (`edgekit/demo_app/`, package data) with the web artifacts of a build, over HTTP.
 
 URL layout (one origin, so the service worker at /sw.js controls everything):
-  /                 demo_app/ (index.html, modules, manifest, icons)
+  /                 edgekit/demo_app/ (index.html, modules, manifest, icons)
   /model/...        <out>/web/ (tfjs/model.json + shards, model.tflite, samples.json)
-  /vendor/...       the pinned npm packages (node_modules/: TF.js, LiteRT.js) — never a CDN
+  /vendor/...       the pinned npm packages (the web runtime folder's node_modules/, see edgekit.node) — never a CDN
   /build.json       what the app needs to know about the build (generated)
   /sw.js            demo_app/sw.js with the precache lists and cache versions prepended (generated)
 
@@ -32,8 +32,8 @@ from edgekit import node
 from edgekit.errors import ConfigError, EnvironmentProblem, InputError
 from edgekit.profile.web import FileHandler
 
-APP = Path(__file__).resolve().parents[1] / "demo_app"
-APP_SKIP = {"test", "tools"}  # demo_app/ folders that are not part of the served app
+APP = Path(__file__).resolve().parent / "demo_app"
+APP_SKIP = {"test", "tools"}  # never served, should such folders appear beside the app
 VENDOR_PRECACHE = (  # small runtime files every visit needs; LiteRT.js picks one of four ~9 MB wasm
     "@tensorflow/tfjs/dist/tf.min.js",  # builds itself: it is cached when first fetched
     "@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js",
@@ -153,7 +153,7 @@ def serving(out: Path, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[Th
     """Serve the app with the build in `out` on host:port (0 = any free port) in a thread."""
     if not (APP / "index.html").is_file():
         raise EnvironmentProblem(f"the demo app is missing ({APP / 'index.html'})",
-                                 hint="run edgekit from a clone of the repository (pip install -e .)")
+                                 hint="reinstall edgekit (pip install --force-reinstall edgekit-ml)")
     modules = node.node_modules()
     build = describe_build(out, modules)
     roots = {"app": APP, "model": out / "web", "vendor": modules}

@@ -20,7 +20,8 @@ if [ ! -f "$DATA/t10k-images-idx3-ubyte.gz" ]; then
 fi
 
 # Web target: headless Chromium from Debian (playwright never downloads a browser) and Node.js + npm
-# for the pinned npm packages (package-lock.json: TF.js 4.22.0, LiteRT.js 2.5.3, playwright-core).
+# for the pinned npm packages (edgekit/web/package-lock.json: TF.js 4.22.0, LiteRT.js 2.5.3, playwright-core),
+# installed beside edgekit's Node scripts in edgekit/web/node_modules (an installed wheel uses `edgekit setup web`).
 web_packages=()
 command -v chromium >/dev/null || web_packages+=(chromium)
 command -v node >/dev/null || web_packages+=(nodejs)
@@ -34,8 +35,8 @@ if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0
        "(Debian 12's nodejs is 18): install Node 20+ (Debian 13's nodejs, or NodeSource) and re-run" >&2
   exit 4
 fi
-echo "installing the pinned npm packages (npm ci)"
-npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null
+echo "installing the pinned npm packages (npm ci in edgekit/web)"
+npm ci --prefix edgekit/web --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null
 
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then

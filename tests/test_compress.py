@@ -4,13 +4,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.compress import steps as ops
 from edgekit.compress.train import classifier_loss, fine_tune
 from edgekit.converters import tflite
 from edgekit.errors import UnsupportedModelError
 from edgekit.models import keras_loaded
 from edgekit.progress import Reporter
 from edgekit.recipe import ClusterStep, PruneStep, QatStep
+from edgekit.recipe import cluster as cluster_ops
+from edgekit.recipe import prune as prune_ops
+from edgekit.recipe import qat as qat_ops
 from edgekit.structure import tflite_structure
 
 QUIET = Reporter(quiet=True)
@@ -54,9 +56,9 @@ def facts(model):
 
 def test_prune_reaches_target_sparsity_in_keras_and_in_the_tflite_artifact(keras_module, fashion_subset, tmp_path):
     step = PruneStep(step="prune", final_sparsity=0.75, schedule="constant", epochs=1, frequency=5, learning_rate=1e-3)
-    wrapped, coverage, callbacks = ops.apply_prune(small_model(keras_module), step, total_steps=16)
+    wrapped, coverage, callbacks = prune_ops.apply_prune(small_model(keras_module), step, total_steps=16)
     train(wrapped, step, fashion_subset, tmp_path, callbacks)
-    stripped = ops.strip_prune(wrapped)
+    stripped = prune_ops.strip_prune(wrapped)
     hidden = stripped.get_layer("hidden").kernel.numpy()
     assert np.mean(hidden == 0) == pytest.approx(0.75, abs=0.01)
     structure = tflite_structure(artifact(stripped, fashion_subset), layers=facts(stripped))
@@ -65,7 +67,7 @@ def test_prune_reaches_target_sparsity_in_keras_and_in_the_tflite_artifact(keras
 
 def test_prune_coverage_lists_layers_left_dense_with_the_reason(keras_module):
     model = small_model(keras_module, extra=[keras_module.layers.PReLU(name="prelu")])
-    _, coverage, _ = ops.apply_prune(model, PruneStep(step="prune", final_sparsity=0.5), total_steps=10)
+    _, coverage, _ = prune_ops.apply_prune(model, PruneStep(step="prune", final_sparsity=0.5), total_steps=10)
     status = {e["layer"]: (e["status"], e.get("reason", "")) for e in coverage}
     assert status["conv"][0] == "applied" and status["hidden"][0] == "applied"
     assert status["depthwise"] == ("skipped", "TFMOT pruning leaves this layer type's kernel dense")
@@ -75,27 +77,27 @@ def test_prune_coverage_lists_layers_left_dense_with_the_reason(keras_module):
 def test_prune_strict_mode_turns_unsupported_layers_into_an_error(keras_module):
     model = small_model(keras_module, extra=[keras_module.layers.PReLU(name="prelu")])
     with pytest.raises(UnsupportedModelError, match="'depthwise'"):
-        ops.apply_prune(model, PruneStep(step="prune", final_sparsity=0.5, strict=True), total_steps=10)
+        prune_ops.apply_prune(model, PruneStep(step="prune", final_sparsity=0.5, strict=True), total_steps=10)
     step = PruneStep(step="prune", final_sparsity=0.5, strict=True, exclude=["depthwise", "prelu"])
-    _, coverage, _ = ops.apply_prune(model, step, total_steps=10)
+    _, coverage, _ = prune_ops.apply_prune(model, step, total_steps=10)
     assert {e["layer"] for e in coverage if e["status"] == "excluded"} == {"depthwise", "prelu"}
 
 
 def test_prune_m_by_n_gives_two_of_every_four_weights(keras_module, fashion_subset, tmp_path):
     step = PruneStep(step="prune", final_sparsity=0.5, schedule="constant", m_by_n=(2, 4), epochs=1, frequency=5,
                      layers=["hidden"])
-    wrapped, _, callbacks = ops.apply_prune(small_model(keras_module), step, total_steps=16)
+    wrapped, _, callbacks = prune_ops.apply_prune(small_model(keras_module), step, total_steps=16)
     train(wrapped, step, fashion_subset, tmp_path, callbacks)
-    kernel = ops.strip_prune(wrapped).get_layer("hidden").kernel.numpy()
+    kernel = prune_ops.strip_prune(wrapped).get_layer("hidden").kernel.numpy()
     blocks = (kernel.T.reshape(-1, 4) != 0).sum(axis=1)  # groups of 4 along the input dimension
     assert blocks.max() <= 2
 
 
 def test_cluster_leaves_at_most_n_unique_values_per_kernel_in_the_artifact(keras_module, fashion_subset, tmp_path):
     step = ClusterStep(step="cluster", clusters=16, epochs=1)
-    wrapped, coverage, _ = ops.apply_cluster(small_model(keras_module), step, after_prune=False)
+    wrapped, coverage, _ = cluster_ops.apply_cluster(small_model(keras_module), step, after_prune=False)
     train(wrapped, step, fashion_subset, tmp_path)
-    stripped = ops.strip_cluster(wrapped)
+    stripped = cluster_ops.strip_cluster(wrapped)
     assert len(np.unique(stripped.get_layer("hidden").kernel.numpy())) <= 16
     for precision in ("fp32", "int8"):
         weights = kernel_of(tflite_structure(artifact(stripped, fashion_subset, precision), layers=facts(stripped)), "hidden")
@@ -106,13 +108,13 @@ def test_cluster_leaves_at_most_n_unique_values_per_kernel_in_the_artifact(keras
 def test_prune_cluster_qat_preserves_sparsity_and_clusters_in_the_int8_artifact(keras_module, fashion_subset, tmp_path):
     model = small_model(keras_module)
     prune = PruneStep(step="prune", final_sparsity=0.75, schedule="constant", epochs=1, frequency=5, learning_rate=1e-3)
-    wrapped, _, callbacks = ops.apply_prune(model, prune, total_steps=16)
+    wrapped, _, callbacks = prune_ops.apply_prune(model, prune, total_steps=16)
     train(wrapped, prune, fashion_subset, tmp_path / "p", callbacks)
     cluster = ClusterStep(step="cluster", clusters=8, epochs=1)
-    wrapped, _, _ = ops.apply_cluster(ops.strip_prune(wrapped), cluster, after_prune=True)
+    wrapped, _, _ = cluster_ops.apply_cluster(prune_ops.strip_prune(wrapped), cluster, after_prune=True)
     train(wrapped, cluster, fashion_subset, tmp_path / "c")
     qat = QatStep(step="qat", epochs=1)
-    wrapped, coverage, scheme = ops.apply_qat(ops.strip_cluster(wrapped), qat, after_prune=True, after_cluster=True)
+    wrapped, coverage, scheme = qat_ops.apply_qat(cluster_ops.strip_cluster(wrapped), qat, after_prune=True, after_cluster=True)
     assert scheme == "PCQAT"
     train(wrapped, qat, fashion_subset, tmp_path / "q")
     hidden = kernel_of(tflite_structure(artifact(wrapped, fashion_subset), layers=facts(model)), "hidden")
@@ -122,9 +124,9 @@ def test_prune_cluster_qat_preserves_sparsity_and_clusters_in_the_int8_artifact(
 
 
 def test_qat_schemes_follow_the_earlier_steps(keras_module):
-    assert ops.qat_scheme(after_prune=False, after_cluster=False)[1] == "QAT"
-    assert ops.qat_scheme(after_prune=True, after_cluster=False)[1] == "PQAT"
-    assert ops.qat_scheme(after_prune=False, after_cluster=True)[1] == "CQAT"
+    assert qat_ops.qat_scheme(after_prune=False, after_cluster=False)[1] == "QAT"
+    assert qat_ops.qat_scheme(after_prune=True, after_cluster=False)[1] == "PQAT"
+    assert qat_ops.qat_scheme(after_prune=False, after_cluster=True)[1] == "CQAT"
 
 
 def test_fine_tune_resumes_after_an_interruption_and_skips_a_finished_step(keras_module, fashion_subset, tmp_path):
@@ -161,8 +163,8 @@ def test_prune_frequency_that_would_never_prune_is_a_config_error(keras_module):
 
     step = PruneStep(step="prune", final_sparsity=0.5, frequency=100)
     with pytest.raises(ConfigError, match="never reaches"):
-        ops.apply_prune(small_model(keras_module), step, total_steps=30)
-    ops.apply_prune(small_model(keras_module), PruneStep(step="prune", final_sparsity=0.5), total_steps=30)  # auto
+        prune_ops.apply_prune(small_model(keras_module), step, total_steps=30)
+    prune_ops.apply_prune(small_model(keras_module), PruneStep(step="prune", final_sparsity=0.5), total_steps=30)  # auto
 
 
 def test_cluster_preserving_qat_leaves_a_leading_rescaling_and_normalization_unquantized(keras_module):
@@ -179,7 +181,7 @@ def test_cluster_preserving_qat_leaves_a_leading_rescaling_and_normalization_unq
     x = k.layers.Conv2D(4, 3, activation="relu")(norm(k.layers.Rescaling(1 / 255)(inputs)))
     model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(k.layers.GlobalAveragePooling2D()(x)))
     for after_prune in (False, True):
-        quantized, coverage, name = ops.apply_qat(model, QatStep(step="qat"), after_prune=after_prune,
+        quantized, coverage, name = qat_ops.apply_qat(model, QatStep(step="qat"), after_prune=after_prune,
                                                   after_cluster=True)
         assert name == ("PCQAT" if after_prune else "CQAT")
         kinds = {type(layer).__name__ for layer in quantized.layers}

@@ -27,6 +27,7 @@ from edgekit.serve import APP, describe_build, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
+DRIVER = ROOT / "tests" / "js" / "drive_demo_app.mjs"  # the app's browser driver (not part of the app)
 SCREENSHOT = ARTIFACTS / "demo_app_phone.png"
 WASM_RUNTIMES = ("tfjs-wasm", "litertjs-wasm")
 needs_chromium = pytest.mark.skipif(CHROMIUM_PROBLEM is not None,
@@ -84,7 +85,7 @@ def drive(web_build, tmp_path_factory):
         spec = {"chromium": node.chromium_binary(), "base_url": f"http://127.0.0.1:{server.server_address[1]}",
                 "fixed": fixed, "upload": str(upload), "screenshot": str(SCREENSHOT), "offline": True,
                 "timeout_ms": 60_000}
-        result = node.run_script(str(APP / "test" / "drive.mjs"), spec, workdir=work, timeout=240)
+        result = node.run_script(str(DRIVER), spec, workdir=work, timeout=240)
     (ARTIFACTS / "demo_app_drive.json").write_text(json.dumps(result, indent=1))  # what the app showed
     return result, fixed, samples
 
@@ -217,7 +218,7 @@ def test_demo_app_replaces_the_cached_model_when_a_new_build_is_served(web_build
             spec = {"chromium": node.chromium_binary(), "base_url": f"http://127.0.0.1:{port}",
                     "profile": str(tmp_path / "profile"), "expect_cache": f"edgekit-demo-model-{build['versions']['model']}",
                     "timeout_ms": 60_000}
-            return node.run_script(str(APP / "test" / "drive.mjs"), spec, workdir=tmp_path, timeout=120), port, build
+            return node.run_script(str(DRIVER), spec, workdir=tmp_path, timeout=120), port, build
 
     first, port, old = visit(web_build, 0)
     second, _, new = visit(new_build(web_build, tmp_path / "new"), port)
@@ -338,7 +339,7 @@ def rgb_drive(rgb_build, tmp_path_factory):
                 "fixed": list(range(len(exported["samples"]))), "runtimes": list(WASM_RUNTIMES),
                 "upload": [str(same), str(tinted)], "screenshot": str(RGB_SCREENSHOT), "offline": False,
                 "screenshot_image": shown, "timeout_ms": 60_000}
-        result = node.run_script(str(APP / "test" / "drive.mjs"), spec, workdir=work, timeout=240)
+        result = node.run_script(str(DRIVER), spec, workdir=work, timeout=240)
     (ARTIFACTS / "demo_app_rgb_drive.json").write_text(json.dumps(result, indent=1))
     return result, exported, build
 
@@ -424,7 +425,7 @@ def test_demo_app_says_which_models_it_cannot_show(web_build, tmp_path, change):
     with serving(copy) as server:
         spec = {"chromium": node.chromium_binary(), "base_url": f"http://127.0.0.1:{server.server_address[1]}",
                 "fixed": [], "upload": None, "screenshot": None, "offline": False, "draw": False, "timeout_ms": 30_000}
-        result = node.run_script(str(APP / "test" / "drive.mjs"), spec, workdir=tmp_path, timeout=120)
+        result = node.run_script(str(DRIVER), spec, workdir=tmp_path, timeout=120)
     online = result["online"]
     assert online["error"].startswith("this demo runs single-image classifiers") and not online["runtimes"]
     assert online["status"] == f"Could not start: {online['error']}"

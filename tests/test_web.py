@@ -176,7 +176,7 @@ def test_web_profile_without_chromium_is_an_environment_error(built, tmp_path, m
     monkeypatch.setenv("EDGEKIT_CHROMIUM", str(tmp_path / "no-chromium"))
     code = main(["profile", "--target", "web", "--config", str(config), "--out", str(copy)])
     err = capsys.readouterr().err.strip()
-    assert code == 4 and len(err.splitlines()) == 1 and "bash scripts/install.sh" in err
+    assert code == 4 and len(err.splitlines()) == 1 and "apt-get install chromium" in err
 
 
 def test_web_profile_when_chromium_fails_to_launch_is_an_environment_error(built, tmp_path, monkeypatch, capsys):

@@ -20,7 +20,7 @@ import numpy as np
 from edgekit.compress.students import StudentSpec, build_student
 from edgekit.compress.train import outputs_probabilities
 from edgekit.errors import ConfigError, UnsupportedModelError
-from edgekit.recipe import DistillStep
+from edgekit.recipe.distill import DistillStep
 
 
 @dataclass

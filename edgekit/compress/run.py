@@ -1,7 +1,8 @@
 """apply_recipe: run the recipe's steps in order on a tf_keras model, trained once for all targets.
 
-prune -> (strip) -> cluster, sparsity-preserving after prune -> (strip) -> qat with the
-preserving scheme (PQAT / CQAT / PCQAT). Completed steps are cached under `build.cache`, keyed
+Each step comes from the registry (`edgekit.recipe.STEPS`): prepare (wrap, or build a student) ->
+the shared fine-tuning loop -> finish (strip), e.g. distill -> prune -> cluster (sparsity-preserving)
+-> qat with the preserving scheme (PQAT / CQAT / PCQAT). Completed steps are cached under `build.cache`, keyed
 by the model, the data settings, the steps so far and the seed; an interrupted step resumes.
 """
 from __future__ import annotations
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import __version__
-from edgekit.compress import steps as ops
 from edgekit.compress.facts import layer_facts
 from edgekit.compress.train import classifier_loss, fine_tune, outputs_probabilities
 from edgekit.config import Config
@@ -22,6 +22,7 @@ from edgekit.data import load_split
 from edgekit.errors import UnsupportedModelError
 from edgekit.models import LoadedModel
 from edgekit.progress import Reporter
+from edgekit.recipe import STEPS, StepContext
 
 
 @dataclass
@@ -63,51 +64,35 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
     result = Compressed(keras_model=current)
     done: list[str] = []
     model_digest = file_digest(model.path)  # hashed once: every step's cache key starts from it
-    for index, step in enumerate(config.recipe):
-        label = f"recipe {index + 1}/{len(config.recipe)} {step.step}"
-        folder = config.build.cache / f"{index}-{step.step}-{_cache_key(model_digest, config, upto=index)}"
+    for index, settings in enumerate(config.recipe):
+        step = STEPS[settings.step]
+        label = f"recipe {index + 1}/{len(config.recipe)} {step.name}"
+        folder = config.build.cache / f"{index}-{step.name}-{_cache_key(model_digest, config, upto=index)}"
         started = time.perf_counter()
-        total = step.epochs * -(-len(train) // step.batch_size)
-        if step.step == "distill":
-            from edgekit.compress import distill
-
-            with progress.stage(f"{label}: teacher outputs on {len(train):,} training images"):
-                plan = distill.setup(current, step, x=train.x, y=train.y, seed=config.build.seed + index)
-            progress.say(f"  {label}: student {plan.description['student']} ({plan.description['params']:,} parameters)")
-            history = fine_tune(plan.train_model, step, x=train.x, y=plan.targets, folder=folder,
-                                seed=config.build.seed + index, progress=progress, callbacks=[], label=label,
-                                loss=plan.loss, metrics=plan.metrics, loss_weights=plan.loss_weights)
-            current = plan.student
-            loss, metrics = classifier_loss(from_logits=not outputs_probabilities(current))
-            result.steps.append(_record(step, started, folder, history, **plan.description))
-            done.append("distill")
-            continue
-        if step.step == "prune":
-            wrapped, coverage, callbacks = ops.apply_prune(current, step, total_steps=total)
-        elif step.step == "cluster":
-            wrapped, coverage, callbacks = ops.apply_cluster(current, step, after_prune="prune" in done)
-        else:
-            result.facts = layer_facts(current, {**result.coverage})  # structure before QAT
+        ctx = StepContext(x=train.x, y=train.y, total_steps=settings.epochs * -(-len(train) // settings.batch_size),
+                          done=list(done), seed=config.build.seed + index, say=progress.say, stage=progress.stage)
+        if step.keeps_wrappers and not result.facts:
+            result.facts = layer_facts(current, {**result.coverage})  # the structure, before the wrappers
             result.params = int(current.count_params())
-            wrapped, coverage, name = ops.apply_qat(current, step, after_prune="prune" in done,
-                                                   after_cluster="cluster" in done)
-            callbacks, result.quantization = [], name
-        result.coverage[step.step] = coverage
-        applied = sum(1 for e in coverage if e["status"] == "applied")
-        skipped = [e["layer"] for e in coverage if e["status"] == "skipped"]
-        progress.say(f"  {label}: {applied} layers wrapped" + (f", left as they are: {', '.join(skipped)}" if skipped else ""))
-        history = fine_tune(wrapped, step, x=train.x, y=train.y, folder=folder, seed=config.build.seed + index,
-                            progress=progress, callbacks=callbacks, label=label, loss=loss, metrics=metrics)
-        if step.step == "prune":
-            current = ops.strip_prune(wrapped)
-            _check_sparsity(current, coverage, step, progress)
-        elif step.step == "cluster":
-            current = ops.strip_cluster(wrapped)
-        else:
-            current = wrapped
-        result.steps.append(_record(step, started, folder, history,
-                                    **({"scheme": result.quantization} if step.step == "qat" else {})))
-        done.append(step.step)
+        prepared = step.prepare(current, settings, ctx)
+        if prepared.coverage is not None:
+            result.coverage[step.name] = prepared.coverage
+            applied = sum(1 for e in prepared.coverage if e["status"] == "applied")
+            skipped = [e["layer"] for e in prepared.coverage if e["status"] == "skipped"]
+            progress.say(f"  {label}: {applied} layers wrapped"
+                         + (f", left as they are: {', '.join(skipped)}" if skipped else ""))
+        history = fine_tune(prepared.train_model, settings, x=train.x,
+                            y=train.y if prepared.targets is None else prepared.targets, folder=folder,
+                            seed=ctx.seed, progress=progress, callbacks=prepared.callbacks, label=label,
+                            loss=prepared.loss if prepared.loss is not None else loss,
+                            metrics=prepared.metrics if prepared.metrics is not None else metrics,
+                            loss_weights=prepared.loss_weights)
+        current = step.finish(prepared, settings, ctx)
+        if step.replaces_model:
+            loss, metrics = classifier_loss(from_logits=not outputs_probabilities(current))
+        result.quantization = prepared.record.get("scheme", result.quantization)
+        result.steps.append(_record(settings, started, folder, history, **prepared.record))
+        done.append(step.name)
     if not result.facts:
         result.facts = layer_facts(current, result.coverage)
     else:
@@ -124,22 +109,6 @@ def _record(step: Any, started: float, folder: Path, history: dict[str, Any], **
     return {"step": step.step, "settings": step.model_dump(mode="json"), **extra,
             "seconds": round(time.perf_counter() - started, 1), "cache": str(folder),
             "resumed": history.get("resumed", False), "history": history.get("history", [])}
-
-
-def _check_sparsity(model: Any, coverage: list[dict[str, Any]], step: Any, progress: Reporter) -> None:
-    """Record each pruned layer's measured sparsity; say so when it falls short of the target."""
-    import numpy as np
-
-    from edgekit.compress.facts import kernels
-
-    for entry in coverage:
-        if entry["status"] != "applied":
-            continue
-        values = np.concatenate([np.asarray(w.numpy()).ravel() for w in kernels(model.get_layer(entry["layer"]))])
-        entry["measured_sparsity"] = round(float(np.mean(values == 0)), 4)
-        if entry["measured_sparsity"] < step.final_sparsity - 0.05:
-            entry["warning"] = f"sparsity {entry['measured_sparsity']:.2f} below the target {step.final_sparsity:.2f}"
-            progress.say(f"[yellow]warning:[/] prune {entry['layer']}: {entry['warning']}")
 
 
 def _cache_key(model_digest: str, config: Config, *, upto: int) -> str:

@@ -9,12 +9,18 @@ import fnmatch
 from typing import Any, Callable, Optional
 
 from edgekit.errors import UnsupportedModelError
-from edgekit.recipe import StepBase
+from edgekit.recipe.base import StepBase
 
 # support(layer) -> None when the step can handle it, else the reason it cannot;
 # "not_applicable" for layers that have weights but are not a target of the step (BatchNorm).
 Support = Callable[[Any], Optional[str]]
 NOT_APPLICABLE = "not_applicable"
+KERNEL_WORDS = ("kernel", "embeddings")
+
+
+def has_kernel(layer: Any) -> bool:
+    """Whether the layer has a kernel-like weight (what pruning and clustering compress)."""
+    return any(word in w.name for w in layer.weights for word in KERNEL_WORDS)
 
 
 def matches(layer: Any, step: StepBase) -> bool:

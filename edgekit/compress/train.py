@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.progress import Reporter
-from edgekit.recipe import StepBase
+from edgekit.recipe.base import StepBase
 
 
 def outputs_probabilities(model: Any) -> bool:

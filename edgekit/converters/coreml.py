@@ -20,7 +20,9 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from edgekit.errors import ConfigError, ConversionError, EnvironmentProblem
+from edgekit import lazy
+from edgekit.errors import ConfigError, ConversionError
+from edgekit.lazy import cto
 from edgekit.quiet import quiet_native
 
 DEPLOYMENT_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18")
@@ -53,13 +55,10 @@ def require(feature: str, target: str, what: str) -> None:
 
 def coremltools() -> Any:
     """Import coremltools quietly (it prints warnings about TF versions and missing macOS libraries)."""
-    try:
-        with quiet_native(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import coremltools as ct
-            import coremltools.optimize.coreml  # noqa: F401
-    except ImportError as err:
-        raise EnvironmentProblem(f"coremltools is not importable ({err})", hint="run `bash scripts/install.sh`") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ct = lazy.coremltools.load()
+        cto.load()
     _register_erfc()
     return ct
 
@@ -193,8 +192,6 @@ def _rename(ct: Any, model: Any, wanted: dict[str, OutputSpec], inputs: dict[str
 
 def weight_consumers(model: Any) -> dict[str, tuple[str, str, np.ndarray]]:
     """{weight name: (consumer op name, consumer op type, dense value)} for conv/linear/matmul weights."""
-    import coremltools.optimize.coreml as cto
-
     with _quiet():
         metadata = cto.get_weights_metadata(model, weight_threshold=0)
     found = {}
@@ -214,8 +211,6 @@ def layer_of(op_name: str, layer_names: list[str]) -> Optional[str]:
 
 def dense_weights(model: Any) -> dict[str, tuple[str, np.ndarray]]:
     """{consumer op name: (op type, weight values)} after decompressing every compressed weight."""
-    import coremltools.optimize.coreml as cto
-
     with _quiet():
         plain = cto.decompress_weights(model)
     return {op: (kind, value) for op, kind, value in weight_consumers(plain).values()}
@@ -253,8 +248,6 @@ class LayerFormat:
 
 
 def palettize(model: Any, configs: dict[str, Any], *, joint: bool) -> Any:
-    import coremltools.optimize.coreml as cto
-
     if not configs:
         return model
     with _quiet():
@@ -263,8 +256,6 @@ def palettize(model: Any, configs: dict[str, Any], *, joint: bool) -> Any:
 
 def sparsify(model: Any, ops: list[str]) -> Any:
     """Store exact zeros of these ops' weights as Core ML sparse tensors (lossless)."""
-    import coremltools.optimize.coreml as cto
-
     if not ops:
         return model
     config = cto.OpThresholdPrunerConfig(threshold=1e-30, minimum_sparsity_percentile=0.0, weight_threshold=0)
@@ -273,8 +264,6 @@ def sparsify(model: Any, ops: list[str]) -> Any:
 
 
 def quantize_linear(model: Any, configs: dict[str, Any], *, joint: bool) -> Any:
-    import coremltools.optimize.coreml as cto
-
     if not configs:
         return model
     with _quiet():
@@ -283,8 +272,6 @@ def quantize_linear(model: Any, configs: dict[str, Any], *, joint: bool) -> Any:
 
 
 def lut_config(*, per_channel: bool, nbits: Optional[int] = None, mode: str = "unique") -> Any:
-    import coremltools.optimize.coreml as cto
-
     kwargs: dict[str, Any] = {"mode": mode, "weight_threshold": 0}
     if nbits is not None:
         kwargs["nbits"] = nbits
@@ -294,8 +281,6 @@ def lut_config(*, per_channel: bool, nbits: Optional[int] = None, mode: str = "u
 
 
 def linear_config(*, bits: int) -> Any:
-    import coremltools.optimize.coreml as cto
-
     if bits == 4:
         return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
                                            block_size=32, weight_threshold=0)
@@ -305,8 +290,6 @@ def linear_config(*, bits: int) -> Any:
 
 def quantize_activations(model: Any, samples: list[dict[str, Any]]) -> Any:
     """8-bit activations calibrated by running the model: coremltools needs Core ML prediction (macOS)."""
-    import coremltools.optimize.coreml as cto
-
     with _quiet():
         config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
         return cto.linear_quantize_activations(model, config, sample_data=samples)

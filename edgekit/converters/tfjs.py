@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ConfigError, ConversionError, EnvironmentProblem, UnsupportedModelError
+from edgekit.errors import ConfigError, ConversionError, UnsupportedModelError
+from edgekit.lazy import tfjs_keras_h5 as keras_h5_conversion
+from edgekit.lazy import tfjs_saved_model as tf_saved_model_conversion_v2
 from edgekit.models import LoadedModel
 from edgekit.quiet import quiet_native
 from edgekit.tfenv import tensorflow
@@ -42,14 +43,6 @@ def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes
         raise ConfigError(f"[targets.web] model_format = \"layers\" needs a tf_keras model; this one is {model.format}",
                           hint='use model_format = "graph" (tf.loadGraphModel), which takes any model')
     tensorflow()
-    # tensorflow_decision_forests (imported by tensorflowjs) greets on import, through IPython when
-    # stdout is not a terminal (IPython is not installed): switch the greeting off.
-    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
-    try:
-        from tensorflowjs.converters import keras_h5_conversion, tf_saved_model_conversion_v2
-    except ImportError as err:
-        raise EnvironmentProblem(f"tensorflowjs is not importable ({err})",
-                                 hint="run `bash scripts/install.sh` (tensorflowjs 4.22.0 with TF 2.19, ydf 0.13.0)") from None
     try:
         mapping = dtype_map(quantize, nodes or {})
     except ValueError as err:

@@ -24,6 +24,8 @@ import contextlib
 import math
 from typing import Any, Iterator, Optional
 
+from edgekit.lazy import tfjs_saved_model
+
 UNSUPPORTED = "Unsupported Ops in the model"
 FUSED = {"_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative", "_FusedMatMul": "MatMul"}
 # Activations the fused kernels of tfjs-core / tfjs-backend-cpu / tfjs-backend-wasm apply. TF.js maps
@@ -38,8 +40,7 @@ INT32 = 3  # DataType enum
 @contextlib.contextmanager
 def tfjs_rewrites() -> Iterator[None]:
     """Within the block, the converter rewrites graphs before and after grappler (see the module doc)."""
-    from tensorflowjs.converters import tf_saved_model_conversion_v2 as conversion
-
+    conversion = tfjs_saved_model.load()  # the module itself: its functions are patched
     optimize, grappler = conversion.optimize_graph, conversion._run_grappler
 
     def optimize_graph(graph: Any, *args: Any, **kwargs: Any) -> Any:

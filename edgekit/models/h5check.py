@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO, Union
 
+from edgekit.lazy import h5py
+
 MAX_RATIO = 64  # declared bytes of chunked (compressible) datasets over the file's size
 SLACK = 1 << 20
 MAX_OBJECTS = 100_000
@@ -19,8 +21,6 @@ MAX_OBJECTS = 100_000
 
 def problems(source: Union[str, BinaryIO], *, file_size: int) -> list[str]:
     """What in the HDF5 file would read outside it or inflate past it (metadata only)."""
-    import h5py
-
     found: list[str] = []
     walk = _Walk(file_size)
     with h5py.File(source, "r") as handle:
@@ -63,15 +63,11 @@ class _Walk:
 
 
 def _address(item: Any) -> Any:
-    import h5py
-
     info = h5py.h5o.get_info(item.id)
     return getattr(info, "token", None) or getattr(info, "addr", None)
 
 
 def _walk(group: Any, where: str, walk: "_Walk", found: list[str]) -> None:
-    import h5py
-
     file_size = walk.file_size
     for name in group:
         walk.objects += 1

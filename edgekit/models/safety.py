@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from edgekit.lazy import h5py
 from edgekit.models import allowlist as allow
 
 # Layers that carry code when deserialised (TFOpLambda / SlicingOpLambda are checked op by op).
@@ -87,8 +88,6 @@ def _refuse_h5(name: str, problems: list[str]) -> None:
 
 def scan_h5(path: Path) -> tuple[dict[str, Any], Findings]:
     """Read the `model_config` attribute of a legacy `.h5` file and scan it (after its layout is vetted)."""
-    import h5py
-
     from edgekit.models import h5check
 
     try:

@@ -19,6 +19,7 @@ from edgekit import budgets
 from edgekit.config import IosTarget
 from edgekit.context import BuildContext
 from edgekit.errors import ConfigError
+from edgekit.lazy import coremltools as ct
 from edgekit.validate import not_verified
 
 MACOS_ONLY = "Core ML prediction needs macOS; on this OS the package is checked without running it"
@@ -313,8 +314,6 @@ def predict_on_mac(path: Path, ctx: BuildContext, specs: list[Any], outputs: lis
     Core ML cannot run."""
     if not can_predict():
         return None
-    import coremltools as ct
-
     model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
     rows: list[list[np.ndarray]] = [[] for _ in outputs]
     with ctx.progress.bar("Core ML eval", len(ctx.eval)) as advance:

@@ -1,13 +1,13 @@
 """Draw the demo app's PNG icons (a T-shirt on the app's teal) with Pillow; run once, commit the PNGs.
 
-    .venv/bin/python demo_app/tools/make_icons.py
+    .venv/bin/python scripts/demo_app/make_icons.py
 """
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 TEAL = (15, 118, 110, 255)
-ICONS = Path(__file__).resolve().parents[1] / "icons"
+ICONS = Path(__file__).resolve().parents[2] / "edgekit" / "demo_app" / "icons"
 # A T-shirt outline on a 100 x 100 grid (body, sleeves, neckline).
 SHIRT = [(30, 18), (42, 14), (46, 20), (54, 20), (58, 14), (70, 18), (86, 34), (76, 44), (70, 38),
          (70, 86), (30, 86), (30, 38), (24, 44), (14, 34)]

@@ -2,7 +2,7 @@
 // playwright-core, as a phone: 390x844 CSS px, deviceScaleFactor 2, touch. Used by
 // tests/test_demo_app.py and for the README screenshot.
 //
-//   node demo_app/test/drive.mjs SPEC.json
+//   EDGEKIT_NODE_MODULES=... node tests/js/drive_demo_app.mjs SPEC.json   (edgekit.node.run_script sets it)
 //
 // SPEC: {"chromium", "base_url", "fixed": [sample indices], "upload": PNG path, a list of them or null,
 //        "screenshot": PNG path or null, "offline": true|false, "timeout_ms",
@@ -17,7 +17,10 @@
 // has "preview" (the model-input canvas's size and mean R, G, B);
 // or {"error": "..."} with exit code 1 when Chromium cannot start.
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+
+// playwright-core from edgekit's web runtime folder (this file lives outside it, so Node would not find it).
+const { chromium } = createRequire(`${process.env.EDGEKIT_NODE_MODULES}/`)('playwright-core');
 
 // The flags edgekit/web/browser_bench.mjs launches Chromium with (CPU only).
 const FLAGS = ['--disable-gpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update',

@@ -1,9 +1,9 @@
 """Phone screenshot of the demo app for the README (docs/demo_app_phone.png), from a web build.
 
-    .venv/bin/python demo_app/tools/screenshot.py build/fashion_mnist docs/demo_app_phone.png [--image 5]
+    .venv/bin/python scripts/demo_app/screenshot.py build/fashion_mnist docs/demo_app_phone.png [--image 5]
 
 Serves the build like `edgekit serve`, drives the app in headless Chromium as a phone (390x844,
-deviceScaleFactor 2; demo_app/test/drive.mjs), taps test image N (1-based) on the first runtime that
+deviceScaleFactor 2; tests/js/drive_demo_app.mjs), taps test image N (1-based) on the first runtime that
 loaded and saves the screenshot; prints what each runtime got right on the 10 first test images.
 """
 import argparse
@@ -12,7 +12,9 @@ import tempfile
 from pathlib import Path
 
 from edgekit import node
-from edgekit.serve import APP, serving
+from edgekit.serve import serving
+
+DRIVER = Path(__file__).resolve().parents[2] / "tests" / "js" / "drive_demo_app.mjs"
 
 
 def main() -> None:
@@ -28,7 +30,7 @@ def main() -> None:
         spec = {"chromium": node.chromium_binary(), "base_url": f"http://127.0.0.1:{server.server_address[1]}",
                 "fixed": fixed, "upload": None, "screenshot": str(args.png.resolve()), "offline": True,
                 "timeout_ms": 60_000}
-        result = node.run_script(str(APP / "test" / "drive.mjs"), spec, workdir=Path(work), timeout=300)
+        result = node.run_script(str(DRIVER), spec, workdir=Path(work), timeout=300)
     for phase in ("online", "offline"):
         for runtime, results in result[phase]["results"].items():
             right = sum(r["top"][0]["index"] == samples[r["index"]]["label"] for r in results)
