@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,11 +28,22 @@ EXAMPLE = ROOT / "examples" / "fashion_mnist" / "edgekit.toml"
 pytestmark = pytest.mark.slow
 
 
+def source_files() -> list[str]:
+    """The checkout's files as a fresh clone would have them (tracked + new, not ignored)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    return [name for name in listed if name and (ROOT / name).is_file()]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    dist = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(dist)], check=True, capture_output=True, cwd=tmp_path_factory.getbasetemp())
+    """The wheel, built from a copy of the checkout's files (no stale build/ or node_modules/ can leak in)."""
+    source, dist = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
+    for name in source_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(dist)], check=True, capture_output=True, cwd=source)
     (found,) = dist.glob("edgekit_ml-*.whl")
     return found
 
@@ -67,6 +79,8 @@ def test_wheel_carries_the_demo_app_scripts_and_lock_and_no_node_modules(wheel):
                    "edgekit/report/model.py"):
         assert needed in names, needed
     assert not [n for n in names if "node_modules" in n or n.startswith(("tests/", "examples/", "scripts/"))]
+    sources = {name for name in source_files() if name.startswith("edgekit/") and name.endswith(".py")}
+    assert {n for n in names if n.endswith(".py")} == sources  # every module, and nothing stale
 
 
 def test_installed_edgekit_comes_from_the_wheel_not_the_checkout(venv):
