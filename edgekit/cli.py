@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from edgekit import __version__
-from edgekit.errors import EXIT_BUDGET, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ConfigError, EdgekitError
+from edgekit.errors import (EXIT_BUDGET, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError,
+                            EdgekitError)
 from edgekit.targets import registry
 
 EXIT_CODES = """exit codes: 0 ok · 1 a budget or parity gate failed · 2 usage, config or input error ·
@@ -41,6 +42,17 @@ def parser() -> argparse.ArgumentParser:
                            epilog=EXIT_CODES)
     check.add_argument("report", type=Path, help="report.json written by edgekit build")
     check.add_argument("--budgets", type=Path, help="TOML file with budgets per target, e.g. [android] max_size = \"300 KB\"")
+    check.add_argument("--baseline", type=Path, metavar="BASE_REPORT",
+                       help="report.json of the base branch: show the changes and apply the budgets of change")
+    check.add_argument("--verify", action="store_true",
+                       help="recompute each artifact's sha256 and fail (exit 1) on a file changed since the build")
+    _output_options(check)
+
+    diff = sub.add_parser("diff", help="compare two reports artifact by artifact (no TensorFlow)", epilog=EXIT_CODES)
+    diff.add_argument("base", type=Path, help="the baseline report.json (e.g. the base branch's build)")
+    diff.add_argument("report", type=Path, help="the new report.json")
+    diff.add_argument("--budgets", type=Path, help="budgets of change to apply (default: the new report's config)")
+    _output_options(diff)
 
     profile = sub.add_parser("profile", help="measure latency where the model will run and fold it into the report",
                              epilog=EXIT_CODES)
@@ -72,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _output_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--format", "-f", choices=["text", "markdown", "json", "github"], default="text",
+                         help="text (terminal), markdown (a PR comment), json (edgekit.check/v1), github (annotations)")
+    command.add_argument("--report-url", help="link to the full report, shown in the markdown comment")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -87,12 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_profile(args)
         if args.command == "serve":
             return cmd_serve(args)
+        if args.command == "diff":
+            return cmd_diff(args)
         if args.command == "setup":
             from edgekit.web_setup import setup_web
 
             return setup_web()
-        parser().print_help()
-        return EXIT_OK
+        parser().print_help(sys.stderr)
+        return EXIT_USAGE
     except EdgekitError as err:
         print(f"edgekit: error: {' '.join(err.one_line().split())}", file=sys.stderr)
         return err.exit_code
@@ -161,14 +181,37 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from edgekit.report_check import check_report
-    from edgekit.summary import print_summary
-
     from edgekit.report import exit_code
+    from edgekit.report_check import check_report, compare_reports, verify_artifacts
 
     report = check_report(args.report, budgets_file=args.budgets)
-    print_summary(report, out=args.report.parent)
-    return exit_code(report)
+    if args.verify:
+        verify_artifacts(report, args.report.parent)
+    if args.baseline is None and args.format == "text":
+        from edgekit.summary import print_summary
+
+        print_summary(report, out=args.report.parent)  # the build's own summary table
+        return exit_code(report)
+    doc = compare_reports(report, args.report, args.baseline, budgets_file=args.budgets, report_url=args.report_url)
+    return _print_check(doc, args.format, fallback=exit_code(report))
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from edgekit.report import load_report
+    from edgekit.report_check import compare_reports
+
+    doc = compare_reports(load_report(args.report), args.report, args.base, budgets_file=args.budgets,
+                          report_url=args.report_url)
+    return _print_check(doc, args.format, fallback=EXIT_OK)
+
+
+def _print_check(doc: dict, fmt: str, *, fallback: int) -> int:
+    from edgekit.diff_format import render
+
+    print(render(doc, fmt))
+    if fallback != EXIT_OK:
+        return fallback
+    return EXIT_OK if doc["passed"] else EXIT_BUDGET
 
 
 def cmd_profile(args: argparse.Namespace) -> int:

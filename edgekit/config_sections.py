@@ -15,6 +15,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+def change_limit(value: Any, kind: str) -> tuple[str, float, str]:
+    """A budget of change: ("percent", 2.0, "2 %") or ("absolute", bytes or ms, canonical text)."""
+    text = str(value).strip()
+    if isinstance(value, str) and text.endswith("%"):
+        try:
+            number = float(text.removesuffix("%").strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a percentage; write e.g. \"2 %\"") from None
+        if number < 0:
+            raise ValueError(f"{value!r}: an allowed increase cannot be negative")
+        return "percent", number, f"{number:g} %"
+    if kind == "size":
+        number = float(parse_size(value))
+        return "absolute", number, f"{int(number)} B"
+    number = parse_duration_ms(value)
+    return "absolute", number, f"{number:g} ms"
+
+
 class Budgets(Strict):
     """Budget limits; each is optional. Sizes in bytes, latency in ms, accuracy drop in points."""
 
@@ -36,6 +54,26 @@ class Budgets(Strict):
     min_delegated_fraction: Optional[dict[str, float]] = Field(
         None, json_schema_extra={"example": "min_delegated_fraction = { gpu = 1.0, xnnpack = 1.0 }  # android"}
     )
+
+    # Budgets of change against a baseline report: applied by `edgekit check --baseline` / `edgekit diff`.
+    max_size_increase: Optional[str] = Field(
+        None, json_schema_extra={"example": 'max_size_increase = "2 %"  # or "10 KB"; needs check --baseline'})
+    max_download_increase: Optional[str] = Field(
+        None, json_schema_extra={"example": 'max_download_increase = "2 %"  # gzip bytes; needs check --baseline'})
+    max_accuracy_decrease: Optional[float] = Field(
+        None, ge=0, json_schema_extra={"example": "max_accuracy_decrease = 0.2  # percentage points vs the baseline"})
+    max_latency_increase: Optional[str] = Field(
+        None, json_schema_extra={"example": 'max_latency_increase = "10 %"  # or "0.5 ms"; same where/runtime only'})
+
+    @field_validator("max_size_increase", "max_download_increase", mode="before")
+    @classmethod
+    def _size_change(cls, value: Any) -> Any:
+        return None if value is None else change_limit(value, "size")[2]
+
+    @field_validator("max_latency_increase", mode="before")
+    @classmethod
+    def _latency_change(cls, value: Any) -> Any:
+        return None if value is None else change_limit(value, "latency")[2]
 
     @field_validator("min_delegated_fraction")
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from edgekit import __version__, targets
+from edgekit import __version__, provenance, targets
 from edgekit.budgets import recommend_web
 from edgekit.config import Config
 from edgekit.context import BuildContext
@@ -110,7 +110,8 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
         converted, reference, recipe_report, facts, scheme = _run_recipe(model, config, evaluation, reference_accuracy,
                                                                          label_index, progress)
 
-    print_ = run.fingerprint(config, file_digest(config.model.path))
+    model_sha256 = file_digest(config.model.path)
+    print_ = run.fingerprint(config, model_sha256)
     with staged_output(out) as stage:
         ctx = BuildContext(model=converted, eval=evaluation, calibration=calibration.inputs, reference=reference,
                            reference_accuracy=reference_accuracy, stage=stage, progress=progress, facts=facts,
@@ -131,6 +132,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
         if len(errors) == len(names):
             raise run.worst(list(errors.values()))  # nothing requested was built: the previous build stays untouched
         artifacts = run.in_order(artifacts)
+        provenance.record(artifacts, stage)
         present = [name for name in run.ORDER if name in status]
         report = {
             "schema": SCHEMA,
@@ -154,6 +156,13 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
                 **({"rebuild": converted.rebuild} if converted.rebuild else {}),
             },
             "recipe": recipe_report,
+            "provenance": {
+                "model_sha256": model_sha256,
+                "data": {name: {"split": split_name, "samples": len(split),
+                                "sha256": provenance.arrays_digest(split.inputs + ([] if split.y is None else [split.y]))}
+                         for name, split_name, split in (("eval", data.eval_split, evaluation),
+                                                         ("calibration", data.calibration_split, calibration))},
+            },
             "artifacts": artifacts,
             **({"web_recommendation": recommend_web(artifacts)} if "web" in present else {}),
             "notes": list(converted.notes) + notes + sanity_notes + kept_notes,

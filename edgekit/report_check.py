@@ -76,3 +76,35 @@ def parse_budgets(raw: Any, *, source: str) -> dict[str, Budgets]:
             error["loc"] = ("targets", target, "budgets", *error["loc"])
             raise ConfigError(f"{source}: {describe_error(error)}") from None
     return result
+
+
+def compare_reports(report: dict[str, Any], source: Path, baseline_path: Path | None, *,
+                    budgets_file: Path | None = None, report_url: str | None = None) -> dict[str, Any]:
+    """The `edgekit.check/v1` document of `report` against the baseline report (or alone)."""
+    from edgekit.diff import compare
+
+    baseline = load_report(baseline_path) if baseline_path is not None else None
+    overrides = load_budgets_file(budgets_file) if budgets_file else {}
+    return compare(report, baseline, overrides=overrides, source=str(source),
+                   baseline_source=None if baseline_path is None else str(baseline_path), report_url=report_url)
+
+
+def verify_artifacts(report: dict[str, Any], folder: Path) -> None:
+    """Recompute each artifact's sha256 under `folder`; a mismatch or a missing file fails the gate."""
+    from edgekit.provenance import artifact_digest
+
+    for artifact in report["artifacts"]:
+        recorded = artifact.get("sha256")
+        if artifact.get("status") == "failed":
+            continue
+        if not recorded:
+            raise InputError(f"artifact {artifact.get('path')} has no recorded sha256 (report written by edgekit "
+                             f"{report.get('edgekit_version')})", hint="rebuild with this edgekit, or drop --verify")
+        path = folder / str(artifact.get("path"))
+        actual = artifact_digest(path, artifact)
+        entry = {"name": "sha256", "status": "passed" if actual == recorded else "failed", "recorded": recorded,
+                 "actual": actual}
+        if actual != recorded:
+            entry["note"] = "files missing" if actual is None else "the files changed after the build"
+        artifact["checks"] = [c for c in artifact.get("checks") or [] if c.get("name") != "sha256"] + [entry]
+    report["passed"] = report_passed(report)

@@ -70,6 +70,7 @@ def convert(model: LoadedModel, out_dir: Path, *, quantize: str = "uint8", nodes
     manifest = out_dir / "model.json"
     if not manifest.is_file():
         raise ConversionError(f"TF.js conversion wrote no model.json in {out_dir}")
+    _sort_attributes(manifest)
     _check_patterns(manifest, nodes or {})
     return [manifest] + sorted(p for p in out_dir.iterdir() if p != manifest)
 
@@ -85,6 +86,22 @@ def _conversion_error(err: BaseException) -> Exception:
                                      hint="TF.js lacks kernels for them; the .tflite for LiteRT.js (litertjs = true) "
                                           "may still take the model")
     return ConversionError(f"TF.js conversion failed: {message}", hint="set EDGEKIT_DEBUG=1 for the converter's output")
+
+
+def _sort_attributes(manifest: Path) -> None:
+    """Write each op's `attr` map in name order. The converter writes them in protobuf map order, which
+    differs between runs, so two builds of the same model gave different model.json bytes (measured:
+    identical weights, reordered attributes). Loaders read a JSON object, so the order means nothing."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: (dict(sorted((a, walk(v)) for a, v in item.items())) if k == "attr" and isinstance(item, dict)
+                        else walk(item)) for k, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(json.dumps(walk(json.loads(text))), encoding="utf-8")
 
 
 def _check_patterns(manifest: Path, nodes: dict[str, list[str]]) -> None:

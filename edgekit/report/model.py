@@ -91,6 +91,8 @@ class Artifact(_Open):
     accuracy: Optional[float] = Field(None, description="fraction 0..1")
     accuracy_drop: Optional[float] = Field(None, description="percentage points, reference minus artifact")
     shipped: bool = True
+    sha256: Optional[str] = Field(None, description="over the artifact's files; `edgekit check --verify` recomputes it")
+    reproducible: Optional[bool] = Field(None, description="false for formats that do not give the same bytes twice")
     parity: Optional[Parity] = None
     latency: list[LatencyEntry] = Field(default_factory=list)
     budgets: list[BudgetResult] = Field(default_factory=list)
@@ -104,6 +106,17 @@ class TargetStatus(_Open):
     kept_from: Optional[str] = Field(None, description="creation time of the build whose artifacts were kept")
 
 
+class DataSubset(_Open):
+    split: str
+    samples: int
+    sha256: str = Field(description="over the subset's arrays as the build saw them (dtype, shape, bytes)")
+
+
+class Provenance(_Open):
+    model_sha256: str = Field(description="sha256 of the model file (a SavedModel folder: of its files' bytes)")
+    data: dict[str, DataSubset] = Field(default_factory=dict, description="eval and calibration subsets")
+
+
 class Report(_Open):
     """One build across all targets; `passed` is the CI gate."""
     schema_: Literal["edgekit.report/v1"] = Field("edgekit.report/v1", alias="schema")
@@ -114,6 +127,7 @@ class Report(_Open):
     target_status: dict[str, TargetStatus] = Field(default_factory=dict)
     reference: Reference
     recipe: Optional[dict[str, Any]] = None
+    provenance: Optional[Provenance] = None
     artifacts: list[Artifact]
     web_recommendation: Optional[dict[str, Any]] = None
     notes: list[str] = Field(default_factory=list)
