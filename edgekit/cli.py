@@ -54,6 +54,12 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--budgets", type=Path, help="budgets of change to apply (default: the new report's config)")
     _output_options(diff)
 
+    why = sub.add_parser("why", help="which tensors cost an artifact's bytes, and what would shrink them",
+                         epilog=EXIT_CODES)
+    why.add_argument("artifact", type=Path, help="a .tflite file or a TF.js model.json (or its folder)")
+    why.add_argument("--top", type=int, default=10, help="how many tensors to list, largest download first (10)")
+    why.add_argument("--format", "-f", choices=["text", "json"], default="text")
+
     profile = sub.add_parser("profile", help="measure latency where the model will run and fold it into the report",
                              epilog=EXIT_CODES)
     profile.add_argument("--target", "-t", required=True, choices=registry.NAMES, help="which artifacts to profile")
@@ -107,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "diff":
             return cmd_diff(args)
+        if args.command == "why":
+            return cmd_why(args)
         if args.command == "setup":
             from edgekit.web_setup import setup_web
 
@@ -203,6 +211,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
     doc = compare_reports(load_report(args.report), args.report, args.base, budgets_file=args.budgets,
                           report_url=args.report_url)
     return _print_check(doc, args.format, fallback=EXIT_OK)
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    import json
+
+    from edgekit.why import breakdown, render
+
+    if args.top < 1:
+        raise ConfigError(f"--top {args.top}: list at least one tensor", hint="e.g. --top 10")
+    result = breakdown(args.artifact, top=args.top)
+    print(json.dumps(result, indent=2) if args.format == "json" else render(result))
+    return EXIT_OK
 
 
 def _print_check(doc: dict, fmt: str, *, fallback: int) -> int:

@@ -11,6 +11,11 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
+from edgekit.errors import InputError
+from edgekit.why import breakdown
+
 CHUNK = 1 << 20
 
 # Measured by building the same inputs twice for every target (tests/test_ci_check.py): these formats do not give
@@ -53,8 +58,6 @@ def artifact_digest(path: Path, artifact: dict[str, Any]) -> Optional[str]:
 
 def arrays_digest(arrays: list[Any]) -> str:
     """sha256 over arrays' dtypes, shapes and bytes (a data subset as the build saw it)."""
-    import numpy as np
-
     digest = hashlib.sha256()
     for array in arrays:
         value = np.ascontiguousarray(array)
@@ -63,12 +66,22 @@ def arrays_digest(arrays: list[Any]) -> str:
     return digest.hexdigest()
 
 
+BREAKDOWN_MAX_BYTES = 64 << 20  # `size_breakdown` gzips each tensor: skipped for larger artifacts (say `edgekit why`)
+
+
 def record(artifacts: list[dict[str, Any]], stage: Path) -> None:
-    """Add `sha256` to every built artifact (files under `stage`)."""
+    """Add `sha256` to every built artifact (files under `stage`), and the largest tensors of each shipped
+    .tflite / TF.js artifact (`size_breakdown`, what `edgekit why` prints)."""
     for artifact in artifacts:
         if artifact.get("status") == "failed":
             continue
         artifact["sha256"] = artifact_digest(stage / str(artifact["path"]), artifact)
+        if artifact.get("format") in ("tflite", "tfjs") and artifact.get("shipped", True) \
+                and (artifact.get("bytes") or 0) <= BREAKDOWN_MAX_BYTES:
+            try:
+                artifact["size_breakdown"] = breakdown(stage / str(artifact["path"]), top=5)["top"]
+            except InputError:
+                pass  # a file edgekit cannot read back is reported by its own checks
         reason = NOT_REPRODUCIBLE.get(str(artifact.get("format")))
         if reason:
             artifact["reproducible"] = False

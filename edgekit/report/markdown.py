@@ -7,6 +7,7 @@ from edgekit.budgets import best_by_place, describe, latency_text
 from edgekit.report import coreml as coreml_section
 from edgekit.report import delegates as delegate_section
 from edgekit.report import latency as latency_section
+from edgekit.report import sizes as sizes_section
 from edgekit.report import count_text, parity_text
 from edgekit.report import web as web_section
 
@@ -116,6 +117,7 @@ def render(report: dict[str, Any]) -> str:
     lines += latency_section.section(report)
     lines += delegate_section.section(report)
     lines += coreml_section.section(report)
+    lines += sizes_section.section(report)
     notes = list(report.get("notes", []))
     if any(e.get("where") == "host" for a in report.get("artifacts", []) for e in a.get("latency", [])):
         notes.append("Latency marked `host` was measured with LiteRT on the build machine's CPU. "

@@ -78,6 +78,22 @@ class ArtifactError(_Open):
     exit_code: int
 
 
+class TensorSize(_Open):
+    tensor: str
+    used_by: Optional[str] = Field(None, description="the op reading it and its output's layer name")
+    shape: list[int]
+    dtype: str
+    bytes: int
+    gzip_bytes: int = Field(description="the tensor gzipped alone: an estimate of its share of the download")
+    share_of_bytes: float
+    share_of_download: float
+    stored: str = Field(description="dense or sparse (the .tflite's sparse format)")
+    sparsity: Optional[float] = None
+    unique_values: Optional[int] = None
+    max_unique_per_channel: Optional[int] = None
+    hint: Optional[str] = None
+
+
 class Artifact(_Open):
     target: str
     format: str
@@ -93,6 +109,8 @@ class Artifact(_Open):
     shipped: bool = True
     sha256: Optional[str] = Field(None, description="over the artifact's files; `edgekit check --verify` recomputes it")
     reproducible: Optional[bool] = Field(None, description="false for formats that do not give the same bytes twice")
+    size_breakdown: list[TensorSize] = Field(default_factory=list,
+                                             description="largest weight tensors (shipped .tflite / TF.js artifacts)")
     parity: Optional[Parity] = None
     latency: list[LatencyEntry] = Field(default_factory=list)
     budgets: list[BudgetResult] = Field(default_factory=list)
