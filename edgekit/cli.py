@@ -94,6 +94,8 @@ def _output_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--format", "-f", choices=["text", "markdown", "json", "github"], default="text",
                          help="text (terminal), markdown (a PR comment), json (edgekit.check/v1), github (annotations)")
     command.add_argument("--report-url", help="link to the full report, shown in the markdown comment")
+    command.add_argument("--html", type=Path, metavar="FILE",
+                         help="also write the report's HTML page, with the baseline's points beside the current ones")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,12 +197,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_report(args.report, budgets_file=args.budgets)
     if args.verify:
         verify_artifacts(report, args.report.parent)
-    if args.baseline is None and args.format == "text":
+    if args.baseline is None and args.format == "text" and args.html is None:
         from edgekit.summary import print_summary
 
         print_summary(report, out=args.report.parent)  # the build's own summary table
         return exit_code(report)
     doc = compare_reports(report, args.report, args.baseline, budgets_file=args.budgets, report_url=args.report_url)
+    _write_html(args.html, report, args.baseline)
     return _print_check(doc, args.format, fallback=exit_code(report))
 
 
@@ -208,9 +211,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from edgekit.report import load_report
     from edgekit.report_check import compare_reports
 
-    doc = compare_reports(load_report(args.report), args.report, args.base, budgets_file=args.budgets,
-                          report_url=args.report_url)
+    report = load_report(args.report)
+    doc = compare_reports(report, args.report, args.base, budgets_file=args.budgets, report_url=args.report_url)
+    _write_html(args.html, report, args.base)
     return _print_check(doc, args.format, fallback=EXIT_OK)
+
+
+def _write_html(path: Path | None, report: dict, baseline: Path | None) -> None:
+    if path is None:
+        return
+    from edgekit.report import load_report
+    from edgekit.report.html import render
+
+    page = render(report, load_report(baseline) if baseline is not None else None)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(page, encoding="utf-8")
+    temporary.replace(path)
 
 
 def cmd_why(args: argparse.Namespace) -> int:

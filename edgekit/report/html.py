@@ -7,18 +7,17 @@ converted (tables, headings, lists, `code`, **bold**). Every string from the rep
 from __future__ import annotations
 
 import html
-import math
 import re
-from typing import Any
+from typing import Any, Optional
 
+from edgekit.budgets import pick_latency
+from edgekit.report import gate_passed
 from edgekit.report.markdown import render as render_markdown
-from edgekit.targets import registry
-
-TARGET_COLOURS = {target.name: target.colour for target in registry.TARGETS}
-WHERE_COLOURS = {"device": "#6a1b9a", "browser": "#e65100", "host": "#757575"}
+from edgekit.report.plots import latency_plot, size_accuracy_plot
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: dict[str, Any], baseline: Optional[dict[str, Any]] = None) -> str:
+    """The page; with a baseline report, its artifacts appear beside the current ones in the scatter."""
     passed = report.get("passed")
     ref = report.get("reference", {})
     title = f"edgekit report — {'PASSED' if passed else 'FAILED'}"
@@ -27,12 +26,59 @@ def render(report: dict[str, Any]) -> str:
         f"<p class='{'pass' if passed else 'fail'}'><strong>{'PASSED' if passed else 'FAILED'}</strong> · "
         f"model <code>{_e(ref.get('path', '?'))}</code> · edgekit {_e(report.get('edgekit_version', '?'))} · "
         f"{_e(report.get('created', ''))}</p>",
-        "<div class='plots'>", size_accuracy_plot(report), latency_plot(report), "</div>",
-        markdown_to_html(_without_title(render_markdown(report))),
+        ship_summary(report),
+        "<div class='plots'>", size_accuracy_plot(report, baseline), latency_plot(report), "</div>",
+        collapsible(markdown_to_html(_without_title(render_markdown(report)))),
     ]
     return ("<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def ship_summary(report: dict[str, Any]) -> str:
+    """"What to ship" per platform: the smallest download among the shipped artifacts that passed."""
+    items = []
+    for target in report.get("targets") or sorted({str(a.get("target")) for a in report.get("artifacts", [])}):
+        status = (report.get("target_status") or {}).get(target) or {}
+        if status.get("status") == "failed":
+            items.append(f"<li><strong>{_e(target)}</strong>: not built — {_e(status.get('reason') or '?')}</li>")
+            continue
+        mine = [a for a in report.get("artifacts", []) if a.get("target") == target and a.get("shipped", True)
+                and a.get("status") != "failed"]
+        good = [a for a in mine if gate_passed([a])]
+        if not good:
+            items.append(f"<li><strong>{_e(target)}</strong>: nothing to ship — every artifact missed a budget or "
+                         "its parity check</li>")
+            continue
+        best = min(good, key=lambda a: (a.get("gzip_bytes") or a.get("bytes") or 0))
+        facts = [f"{(best.get('gzip_bytes') or 0) / 1000:,.0f} KB download"]
+        if best.get("accuracy") is not None:
+            facts.append(f"{100 * best['accuracy']:.1f} % accuracy")
+        elif (best.get("parity") or {}).get("status") == "not_verified":
+            facts.append("accuracy not verified here")
+        latency = pick_latency(best.get("latency") or [])
+        if latency and latency.get("p50_ms") is not None:
+            facts.append(f"p50 {latency['p50_ms']:.2g} ms ({latency.get('where')})")
+        runtime = ""
+        if target == "web" and report.get("web_recommendation"):
+            runtime = f" on {_e((report['web_recommendation'] or {}).get('runtime') or '')}"
+        items.append(f"<li><strong>{_e(target)}</strong>: <code>{_e(best['path'])}</code>{runtime} — "
+                     f"{_e(', '.join(facts))}</li>")
+    return "<section class='ship'><h2>What to ship</h2><ul>" + "".join(items) + "</ul></section>" if items else ""
+
+
+OPEN_SECTIONS = ("Budgets",)  # the first table and these stay open; the other sections start collapsed
+
+
+def collapsible(page: str) -> str:
+    """Each <h2> section of the converted Markdown as a <details> block (summary = its heading)."""
+    pieces = re.split(r"(<h2>.*?</h2>)", page)
+    out = [pieces[0]]
+    for heading, body in zip(pieces[1::2], pieces[2::2]):
+        title = re.sub(r"<[^>]+>", "", heading)
+        opened = " open" if title in OPEN_SECTIONS else ""
+        out.append(f"<details{opened}><summary>{heading}</summary>{body}</details>")
+    return "".join(out)
 
 
 def _e(value: Any) -> str:
@@ -42,145 +88,6 @@ def _e(value: Any) -> str:
 def _without_title(markdown: str) -> str:
     lines = markdown.splitlines()
     return "\n".join(lines[3:] if lines and lines[0].startswith("# ") else lines)
-
-
-# --------------------------------------------------------------------------- plots
-
-WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 560, 300, 64, 16, 28, 44
-
-
-def size_accuracy_plot(report: dict[str, Any]) -> str:
-    """Scatter: gzip bytes (log axis) against accuracy; artifacts without accuracy sit on a strip below."""
-    artifacts = [a for a in report.get("artifacts", []) if a.get("gzip_bytes")]
-    if not artifacts:
-        return ""
-    sizes = [a["gzip_bytes"] for a in artifacts]
-    low, high = math.log10(min(sizes) * 0.8), math.log10(max(sizes) * 1.25)
-    measured = [a for a in artifacts if a.get("accuracy") is not None]
-    reference = report.get("reference", {}).get("accuracy")
-    accuracies = [100 * a["accuracy"] for a in measured] + ([100 * reference] if reference else [])
-    y_low = math.floor(min(accuracies) - 0.5) if accuracies else 0
-    y_high = math.ceil(max(accuracies) + 0.5) if accuracies else 100
-    plot_h = HEIGHT - TOP - BOTTOM - 28  # the strip for "not measured" sits below the plot area
-
-    def x(size: float) -> float:
-        return LEFT + (math.log10(size) - low) / (high - low) * (WIDTH - LEFT - RIGHT)
-
-    def y(acc: float) -> float:
-        return TOP + (y_high - acc) / (y_high - y_low) * plot_h if y_high > y_low else TOP + plot_h / 2
-
-    parts = [_svg_open("gzip bytes (log) vs accuracy"), _axes(plot_h)]
-    for tick in _log_ticks(low, high):
-        parts.append(f"<text x='{x(tick):.1f}' y='{HEIGHT - 8}' class='tick' text-anchor='middle'>{_bytes(tick)}</text>")
-    for acc in _linear_ticks(y_low, y_high):
-        parts.append(f"<text x='{LEFT - 6}' y='{y(acc) + 4:.1f}' class='tick' text-anchor='end'>{acc:g} %</text>")
-    if reference:
-        parts.append(f"<line x1='{LEFT}' x2='{WIDTH - RIGHT}' y1='{y(100 * reference):.1f}' y2='{y(100 * reference):.1f}' "
-                     "class='ref'/>")
-        parts.append(f"<text x='{WIDTH - RIGHT}' y='{y(100 * reference) - 4:.1f}' class='tick' text-anchor='end'>"
-                     f"Keras reference {100 * reference:.2f} %</text>")
-    strip = TOP + plot_h + 18
-    parts.append(f"<text x='{LEFT - 6}' y='{strip + 4}' class='tick' text-anchor='end'>not run</text>")
-    for a in artifacts:
-        colour = TARGET_COLOURS.get(a.get("target"), "#000")
-        cy = y(100 * a["accuracy"]) if a.get("accuracy") is not None else strip
-        label = (f"{a['path']}: {a['gzip_bytes']:,} B gzip, "
-                 + (f"{100 * a['accuracy']:.2f} %" if a.get("accuracy") is not None else "accuracy not measured here"))
-        hollow = a.get("accuracy") is None
-        parts.append(f"<circle cx='{x(a['gzip_bytes']):.1f}' cy='{cy:.1f}' r='5' "
-                     f"fill='{'white' if hollow else colour}' stroke='{colour}' stroke-width='2'>"
-                     f"<title>{_e(label)}</title></circle>")
-    parts.append(_legend(TARGET_COLOURS, [a.get("target") for a in artifacts]))
-    parts.append("</svg>")
-    return "<figure>" + "".join(parts) + "<figcaption>Each point is an artifact (hover for its name). Hollow: "\
-        "accuracy not measured (Core ML needs macOS; a model without class labels has none).</figcaption></figure>"
-
-
-def latency_plot(report: dict[str, Any]) -> str:
-    """Horizontal bars: p50 per artifact and runtime, coloured by where it was measured, p90 as a whisker."""
-    rows = []
-    for a in report.get("artifacts", []):
-        for e in a.get("latency") or []:
-            if e.get("p50_ms") is not None:
-                engine = " / ".join(str(e[k]) for k in ("runtime", "backend", "delegate", "compute_units") if e.get(k))
-                rows.append((f"{a['path']} · {engine}", e))
-    if not rows:
-        return ""
-    row_h = 18
-    height = TOP + row_h * len(rows) + BOTTOM
-    longest = max(max(e["p50_ms"], e.get("p90_ms") or 0) for _, e in rows)
-    shortest = min(e["p50_ms"] for _, e in rows)
-    log = shortest > 0 and longest / shortest > 20  # one slow runtime would flatten every other bar
-    floor = shortest / 2 if log else 0.0
-    label_w = 250
-    span = WIDTH - label_w - RIGHT - 40
-
-    def x(ms: float) -> float:
-        if log:
-            return label_w + math.log10(max(ms, floor) / floor) / math.log10(longest / floor) * span
-        return label_w + ms / longest * span
-
-    scale = " (log scale)" if log else ""
-    parts = [f"<svg viewBox='0 0 {WIDTH} {height}' role='img' aria-label='p50 latency per runtime'>"
-             f"<text x='4' y='16' class='title'>p50 latency in ms{scale}; whisker: p90</text>"]
-    for i, (name, e) in enumerate(rows):
-        top = TOP + i * row_h
-        colour = WHERE_COLOURS.get(e.get("where"), "#000")
-        short = name if len(name) <= 44 else "…" + name[-43:]
-        parts.append(f"<text x='{label_w - 6}' y='{top + 12}' class='tick' text-anchor='end'>{_e(short)}</text>")
-        parts.append(f"<rect x='{label_w}' y='{top + 3}' width='{max(x(e['p50_ms']) - label_w, 1):.1f}' height='11' "
-                     f"fill='{colour}'><title>{_e(name)}: p50 {e['p50_ms']:.3f} ms ({_e(e.get('where'))})</title></rect>")
-        if e.get("p90_ms"):
-            parts.append(f"<line x1='{x(e['p50_ms']):.1f}' x2='{x(e['p90_ms']):.1f}' y1='{top + 8.5}' y2='{top + 8.5}' "
-                         f"stroke='{colour}'/>")
-        parts.append(f"<text x='{max(x(e['p50_ms']), x(e.get('p90_ms') or 0)) + 4:.1f}' y='{top + 12}' "
-                     f"class='tick'>{e['p50_ms']:.3g}</text>")
-    parts.append(_legend(WHERE_COLOURS, [e.get("where") for _, e in rows], y=height - 12))
-    parts.append("</svg>")
-    return ("<figure>" + "".join(parts) + "<figcaption>host: LiteRT on the build machine's CPU (not a phone); "
-            "browser: headless Chromium on the build machine; device: a phone or Mac.</figcaption></figure>")
-
-
-def _svg_open(title: str) -> str:
-    return (f"<svg viewBox='0 0 {WIDTH} {HEIGHT}' role='img' aria-label='{_e(title)}'>"
-            f"<text x='4' y='16' class='title'>{_e(title)}</text>")
-
-
-def _axes(plot_h: float) -> str:
-    return (f"<line x1='{LEFT}' y1='{TOP}' x2='{LEFT}' y2='{TOP + plot_h}' class='axis'/>"
-            f"<line x1='{LEFT}' y1='{TOP + plot_h}' x2='{WIDTH - RIGHT}' y2='{TOP + plot_h}' class='axis'/>")
-
-
-def _legend(colours: dict[str, str], present: list[Any], *, y: int = 16) -> str:
-    parts, left = [], WIDTH - RIGHT - 90 * len([k for k in colours if k in present])
-    for key, colour in colours.items():
-        if key in present:
-            parts.append(f"<circle cx='{left}' cy='{y - 4}' r='4' fill='{colour}'/>"
-                         f"<text x='{left + 8}' y='{y}' class='tick'>{_e(key)}</text>")
-            left += 90
-    return "".join(parts)
-
-
-def _log_ticks(low: float, high: float) -> list[float]:
-    ticks = []
-    for exponent in range(math.floor(low), math.ceil(high) + 1):
-        for mantissa in (1, 1.5, 2, 3, 4, 5, 7):
-            value = mantissa * 10 ** exponent
-            if low <= math.log10(value) <= high:
-                ticks.append(value)
-    return ticks
-
-
-def _linear_ticks(low: float, high: float) -> list[float]:
-    step = max(1, math.ceil((high - low) / 5))
-    return [low + i * step for i in range(int((high - low) // step) + 1)]
-
-
-def _bytes(value: float) -> str:
-    for unit, size in (("MB", 1e6), ("KB", 1e3)):
-        if value >= size:
-            return f"{value / size:g} {unit}"
-    return f"{value:g} B"
 
 
 # --------------------------------------------------------------------------- markdown subset
@@ -257,4 +164,9 @@ code{background:#f3f3f3;padding:0 3px;border-radius:3px}
 figcaption{font-size:12px;color:#555}svg{width:100%;height:auto;background:#fafafa;border:1px solid #eee}
 svg .title{font-size:13px;font-weight:600}svg .tick{font-size:10px;fill:#444}
 svg .axis{stroke:#999}svg .ref{stroke:#999;stroke-dasharray:4 3}
+svg .budget{stroke-dasharray:6 3;stroke-width:1.5;opacity:.8}svg .pareto{fill:none;stroke:#333;stroke-dasharray:2 3}
+svg .baseline{fill:#fff;stroke:#9e9e9e;stroke-width:1.5}svg .moved{stroke:#9e9e9e}svg .point-label{fill:#222}svg .leader{stroke:#bbb;stroke-width:.7}
+details>summary{cursor:pointer;list-style:revert}details>summary h2{display:inline-block;border:0;margin:1.2em 0 .4em}
+.ship{background:#f4f8f4;border:1px solid #dfe9df;border-radius:6px;padding:4px 16px;margin:12px 0}
+.ship h2{margin-top:.6em;border:0}
 """
