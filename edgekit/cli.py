@@ -37,6 +37,12 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--target", "-t", default="android", help="target whose budgets drive the search (android)")
     search.add_argument("--out", "-o", type=Path, help="output folder (default: build.out from the config)")
     search.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    search.add_argument("--storage", help="where the study's trials live: postgresql://user:pw@host/db (many machines), "
+                        "sqlite:///file.db, or FILE.journal (default: <out>/search.journal)")
+    search.add_argument("--study", help="study name shared by every worker (default: derived from model, data, seed)")
+    search.add_argument("--workers", type=int, default=1, help="local worker processes, this one included (default 1)")
+    search.add_argument("--worker", action="store_true",
+                        help="run trials of an existing study only (another machine); the coordinator builds the finalists")
 
     check = sub.add_parser("check", help="re-evaluate the budgets of an existing report (no TensorFlow)",
                            epilog=EXIT_CODES)
@@ -177,13 +183,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     from edgekit.search import finish_search, run_search
     from edgekit.staging import check_output_dir
 
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: at least 1", hint="e.g. --workers 2")
+    if args.worker:
+        result = run_search(config, progress=Reporter(quiet=args.quiet), storage=args.storage, study=args.study,
+                            worker=True)
+        print(f"search worker {result['worker']}: ran {result['trials_run']} trials of study {result['study']!r}")
+        return EXIT_OK
     check_output_dir(config.build.out)
     from edgekit.staging import MARKER
 
     config.build.out.mkdir(parents=True, exist_ok=True)
     (config.build.out / MARKER).write_text("written by edgekit; this folder is replaced on each build\n")
 
-    result = run_search(config, progress=Reporter(quiet=args.quiet))
+    command = ["search", "--config", str(args.config.resolve()), "--target", args.target] + \
+        (["--out", str(config.build.out)] if args.out is not None else [])
+    result = run_search(config, progress=Reporter(quiet=args.quiet), storage=args.storage, study=args.study,
+                        workers=args.workers, worker_command=command)
     finish_search(result, config.build.out)
     print(f"search: winner {result['winner'] or 'none (no finalist met every budget)'}; "
           f"{config.build.out / 'search.md'} has the Pareto table")

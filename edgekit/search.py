@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -34,7 +33,13 @@ def candidates(settings: SearchSection) -> list[StudentSpec]:
             for b, d, r, a in itertools.product(settings.blocks, settings.depths, settings.resolutions, settings.alphas)]
 
 
-def run_search(config: Any, *, progress: Reporter) -> dict[str, Any]:
+def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None, study: Optional[str] = None,
+               workers: int = 1, worker: bool = False, wait_s: float = 600.0,
+               worker_command: Optional[list[str]] = None) -> dict[str, Any]:
+    """The coordinator (free rung, enqueue, trials, finals) or, with `worker`, trials only.
+
+    `workers` > 1 starts that many - 1 local processes running `edgekit <worker_command> --worker`."""
+    from edgekit import search_study as studies
     from edgekit.data import load_split
     from edgekit.models import load_model
 
@@ -57,32 +62,109 @@ def run_search(config: Any, *, progress: Reporter) -> dict[str, Any]:
     order = np.random.default_rng(config.build.seed).permutation(len(train))
     val_index, proxy_index = order[:settings.validation_samples], order[settings.validation_samples:][:settings.proxy_samples]
     calibration = train.x[proxy_index[:128]]
-    cache = config.build.cache / f"search-{_search_key(config, settings)}"
-    rows = [_measure(spec, teacher.keras_model, calibration, budgets) for spec in candidates(settings)]
-    progress.say(f"  search: {len(rows)} candidates, {sum(r['feasible'] for r in rows)} fit the size/latency budgets")
-    alive = sorted([r for r in rows if r["feasible"]], key=lambda r: r["bytes"])
-    epochs = settings.proxy_epochs
-    while alive:
-        for row in alive:
-            row.setdefault("proxy", []).append(_proxy_round(row, teacher.keras_model, train, proxy_index, val_index,
-                                                            epochs=epochs, cache=cache, config=config, progress=progress))
-        alive.sort(key=lambda r: -r["proxy"][-1]["accuracy"])
-        if len(alive) <= settings.finalists:
-            break
-        alive = alive[:max(settings.finalists, math.ceil(len(alive) / settings.eta))]
-        epochs *= settings.eta
-    for row in alive:
-        row["final"] = _final_build(row, config, settings, progress)
-        row["final"]["validation_accuracy"] = _artifact_accuracy(row["final"], train.x[val_index], train.y[val_index])
+    key = _search_key(config, settings)
+    cache = config.build.cache / f"search-{key}"
+    store = studies.open_storage(storage or str(config.build.out / "search.journal"))
+    name = study or f"edgekit-search-{key}"
+    specs = {spec.name(): spec for spec in candidates(settings)}
+
+    def objective(trial: Any) -> float:
+        row = {"name": trial.user_attrs["candidate"], "spec": specs[trial.user_attrs["candidate"]].__dict__, "proxy": []}
+        for epochs in trial.study.user_attrs["rungs"]:
+            row["proxy"].append(_proxy_round(row, teacher.keras_model, train, proxy_index, val_index, epochs=epochs,
+                                             cache=cache, config=config, progress=progress))
+            trial.set_user_attr("proxy", row["proxy"])
+            trial.report(row["proxy"][-1]["accuracy"], epochs)
+            if trial.should_prune():
+                progress.say(f"  search {row['name']}: stopped by the pruner after {epochs} epochs")
+                raise studies.optuna.TrialPruned()
+        return row["proxy"][-1]["accuracy"]
+
+    if worker:
+        shared = studies.wait_until_ready(store, name, settings, timeout=wait_s, say=progress.say)
+        ran = studies.work(shared, objective, say=progress.say)
+        return {"worker": studies.worker_id(), "study": name, "trials_run": ran,
+                "seconds": round(time.perf_counter() - started, 1)}
+
+    # local helpers start now and wait for the study, so they are ready when the first trials are
+    helpers = _start_workers(workers - 1, worker_command or [], name=name,
+                             storage=storage or str(config.build.out / "search.journal"))
+    try:
+        rows = [_measure(spec, teacher.keras_model, calibration, budgets) for spec in specs.values()]
+        feasible = sorted([r for r in rows if r["feasible"]], key=lambda r: r["bytes"])
+        progress.say(f"  search: {len(rows)} candidates, {len(feasible)} fit the size/latency budgets")
+        shared = studies.load_study(store, name, settings, create=True)
+        released = studies.release_dead_local_trials(shared)
+        added = studies.enqueue(shared, feasible, studies.rung_epochs(settings, len(feasible)))
+        progress.say(f"  search: study {name!r}: {added} trials enqueued"
+                     + (f", {released} left running by a stopped worker re-enqueued" if released else "")
+                     + (f"; {workers} local workers" if workers > 1 else ""))
+        trials_started = time.perf_counter()
+        studies.work(shared, objective, say=progress.say)
+        studies.wait_for_all(shared, say=progress.say)
+    except BaseException:
+        for helper in helpers:
+            helper.terminate()
+        raise
+    failed_helpers = _join_workers(helpers)
+    trial_seconds = time.perf_counter() - trials_started
+    trials = {t.user_attrs["candidate"]: t for t in studies.finished(shared)}
+    for row in rows:
+        described = studies.describe(trials.get(row["name"]))
+        if described:
+            row.update(proxy=described["proxy"], trial=described)
+    chosen = studies.finalists(list(trials.values()), settings.finalists)
+    for row in rows:
+        if row["name"] in chosen:
+            row["final"] = _final_build(row, config, settings, progress)
+            row["final"]["validation_accuracy"] = _artifact_accuracy(row["final"], train.x[val_index], train.y[val_index])
     winner = _winner(rows)
+    by_worker: dict[str, int] = {}
+    for trial in trials.values():
+        by_worker[str(trial.user_attrs.get("worker"))] = by_worker.get(str(trial.user_attrs.get("worker")), 0) + 1
     return {
         "candidates": rows,
         "pareto": pareto_front(rows),
         "winner": winner["name"] if winner else None,
-        "cost": {"seconds": round(time.perf_counter() - started, 1),
+        "study": {"name": name, "storage": _redacted(storage) if storage else "journal (search.journal)",
+                  "trials": len(trials), "trials_by_worker": by_worker, "workers_failed": failed_helpers,
+                  "trials_per_hour": round(3600 * len(trials) / trial_seconds, 1) if trial_seconds > 0 else None},
+        "cost": {"seconds": round(time.perf_counter() - started, 1), "trial_seconds": round(trial_seconds, 1),
                  "proxy_epochs": sum(p["epochs_trained"] for r in rows for p in r.get("proxy", [])),
                  "final_builds": sum(1 for r in rows if "final" in r)},
     }
+
+
+def _redacted(url: str) -> str:
+    """A storage URL without its password, for the report."""
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def _start_workers(count: int, command: list[str], *, name: str, storage: str) -> list[Any]:
+    """Local worker processes (`edgekit search ... --worker`) on the same study."""
+    import subprocess
+    import sys
+
+    if count <= 0:
+        return []
+    if not command:
+        raise ValueError("local workers need the search command line to repeat")
+    return [subprocess.Popen([sys.executable, "-m", "edgekit", *command, "--storage", storage, "--study", name,
+                              "--worker", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for _ in range(count)]
+
+
+def _join_workers(helpers: list[Any]) -> list[str]:
+    failed = []
+    for helper in helpers:
+        _, err = helper.communicate()
+        if helper.returncode != 0:
+            failed.append(f"worker exit {helper.returncode}: {(err.strip().splitlines() or ['no output'])[-1][:200]}")
+    return failed
 
 
 def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: Any) -> dict[str, Any]:

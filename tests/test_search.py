@@ -1,4 +1,5 @@
-"""The student search on a tiny teacher: budgets drop candidates before training, halving stops."""
+"""The student search on a tiny teacher: budgets drop candidates before training, Optuna's successive-halving
+pruner stops trials, several workers share one study (local journal file, and a real PostgreSQL server)."""
 import json
 
 import numpy as np
@@ -45,7 +46,11 @@ def test_search_drops_over_budget_students_before_training_and_stops_at_the_fina
     assert len(finalists) == 1 and len(finalists[0]["proxy"]) == 2  # the survivor trained a second, longer rung
     assert finalists[0]["proxy"][1]["epochs"] == 2 and finalists[0]["proxy"][1]["epochs_trained"] == 1
     assert result["winner"] == finalists[0]["name"] and finalists[0]["final"]["bytes"] <= limit
-    assert result["cost"]["proxy_epochs"] == 3 and result["cost"]["final_builds"] == 1
+    # the first trial to report always goes on (asynchronous halving); the second only if it beat it at rung 1
+    second = next(r for r in trained if r is not finalists[0])
+    assert second["trial"]["state"] in ("pruned", "complete")
+    assert result["cost"]["proxy_epochs"] == 2 + len(second["proxy"]) and result["cost"]["final_builds"] == 1
+    assert result["study"]["trials"] == 2 and sum(result["study"]["trials_by_worker"].values()) == 2
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["search"]["winner"] == result["winner"] and report["passed"] is True
     assert "Pareto front" in (tmp_path / "out" / "search.md").read_text()
