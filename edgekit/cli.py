@@ -224,10 +224,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from edgekit.report import load_report
-    from edgekit.report_check import compare_reports
+    from edgekit.report_check import check_report, compare_reports
 
-    report = load_report(args.report)
+    report = check_report(args.report, budgets_file=args.budgets)  # recorded (or the file's) absolute budgets
     doc = compare_reports(report, args.report, args.base, budgets_file=args.budgets, report_url=args.report_url)
     _write_html(args.html, report, args.base)
     return _print_check(doc, args.format, fallback=EXIT_OK)

@@ -23,9 +23,13 @@ def change_limit(value: Any, kind: str) -> tuple[str, float, str]:
             number = float(text.removesuffix("%").strip())
         except ValueError:
             raise ValueError(f"{value!r} is not a percentage; write e.g. \"2 %\"") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a percentage; write e.g. \"2 %\"")
         if number < 0:
             raise ValueError(f"{value!r}: an allowed increase cannot be negative")
         return "percent", number, f"{number:g} %"
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{value!r} is ambiguous: write a percentage (\"2 %\") or an amount (\"10 KB\", \"0.5 ms\")")
     if kind == "size":
         number = float(parse_size(value))
         return "absolute", number, f"{int(number)} B"

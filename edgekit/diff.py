@@ -13,6 +13,7 @@ from typing import Any, Optional
 from edgekit.budgets import LATENCY_PREFERENCE
 from edgekit.config import Budgets
 from edgekit.config_sections import change_limit
+from edgekit.errors import InputError
 
 SCHEMA = "edgekit.check/v1"
 SIZES = ("bytes", "gzip_bytes", "brotli_bytes")
@@ -36,21 +37,27 @@ def _percent(artifact: dict[str, Any]) -> Optional[float]:
     return None if accuracy is None else round(100 * accuracy, 4)
 
 
+LATENCY_KEY = ("where", "runtime", "backend", "delegate", "compute_units", "threads", "device", "model", "browser")
+
+
 def _latency_key(entry: dict[str, Any]) -> tuple:
-    return (entry.get("where"), entry.get("runtime"), entry.get("backend"), entry.get("threads"))
+    """Everything that makes two measurements comparable: place, runtime, backend/delegate, threads, device."""
+    return tuple(str(entry.get(name)) for name in LATENCY_KEY)
 
 
 def _latency(base: dict[str, Any], current: dict[str, Any]) -> list[dict[str, Any]]:
     """Pairs of p50s measured the same way in both builds, the preferred place (device, browser, host) first."""
-    before = {_latency_key(e): e for e in base.get("latency") or [] if e.get("p50_ms") is not None}
+    measured = [e for e in base.get("latency") or [] if e.get("p50_ms") is not None]
+    keys = [_latency_key(e) for e in measured]
+    before = {k: e for k, e in zip(keys, measured) if keys.count(k) == 1}  # an ambiguous pair is not compared
     rows = []
     for entry in current.get("latency") or []:
         old = before.get(_latency_key(entry))
         if entry.get("p50_ms") is None or old is None:
             continue
-        where, runtime, backend, threads = _latency_key(entry)
-        rows.append({"where": where, "runtime": runtime, "backend": backend, "threads": threads,
-                     "p50_ms": _change(old["p50_ms"], entry["p50_ms"])})
+        rows.append({"where": entry.get("where"), "runtime": entry.get("runtime"),
+                     "backend": entry.get("backend") or entry.get("delegate") or entry.get("compute_units"),
+                     "threads": entry.get("threads"), "p50_ms": _change(old["p50_ms"], entry["p50_ms"])})
     order = {name: i for i, name in enumerate(LATENCY_PREFERENCE)}
     return sorted(rows, key=lambda r: (order.get(r["where"], 9), r["p50_ms"]["current"]))
 
@@ -62,6 +69,9 @@ def _row(artifact: Optional[dict[str, Any]], base: Optional[dict[str, Any]]) -> 
     row: dict[str, Any] = {"target": target, "format": fmt, "precision": precision, "path": shown.get("path"),
                            "status": "added" if base is None else "removed" if artifact is None else "matched",
                            "shipped": shown.get("shipped", True), "failed": shown.get("status") == "failed"}
+    if base is not None and base.get("status") == "failed" and artifact is not None:
+        row["status"], base = "added", None  # nothing to compare with: the baseline could not build it
+        row["note"] = "the baseline failed to build this artifact"
     now, then = artifact or {}, base or {}
     for name in SIZES:
         row[name] = _change(then.get(name), now.get(name))
@@ -115,13 +125,29 @@ def change_budgets(row: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]
     return entries
 
 
+def _replacements(current: dict[tuple, Any], before: dict[tuple, Any]) -> dict[tuple, tuple]:
+    """{new key: old key} where a target/format lost exactly one artifact and gained exactly one (a precision
+    changed): compared with each other, so a renamed artifact cannot step around the budgets of change."""
+    added = [k for k in current if k not in before]
+    removed = [k for k in before if k not in current]
+    pairs = {}
+    for k in added:
+        same = [old for old in removed if old[:2] == k[:2]]
+        if len(same) == 1 and len([a for a in added if a[:2] == k[:2]]) == 1:
+            pairs[k] = same[0]
+    return pairs
+
+
 def recorded_budgets(report: dict[str, Any], target: str) -> Budgets:
     """The budgets the build was configured with (report.config), for the budgets of change."""
     table = (((report.get("config") or {}).get("targets") or {}).get(target) or {}).get("budgets") or {}
+    changes = {k: table.get(k) for k in CHANGE_BUDGETS if table.get(k) is not None}
     try:
-        return Budgets.model_validate({k: v for k, v in table.items() if v is not None})
-    except ValueError:
-        return Budgets()
+        return Budgets.model_validate(changes)
+    except ValueError as err:
+        raise InputError(f"the report's [targets.{target}.budgets] has a malformed budget of change "
+                         f"({str(err).splitlines()[0][:120]})", hint="fix edgekit.toml and rebuild, "
+                         "or pass the budgets with --budgets") from None
 
 
 def compare(report: dict[str, Any], baseline: Optional[dict[str, Any]], *, overrides: dict[str, Budgets],
@@ -129,10 +155,13 @@ def compare(report: dict[str, Any], baseline: Optional[dict[str, Any]], *, overr
     """The `edgekit.check/v1` document: every artifact with its changes and budgets, and the verdict."""
     current = {key(a): a for a in report.get("artifacts", [])}
     before = {key(a): a for a in (baseline or {}).get("artifacts", [])} if baseline is not None else {}
-    keys = list(current) + [k for k in before if k not in current]
+    replaced = _replacements(current, before)
+    keys = list(current) + [k for k in before if k not in current and k not in replaced.values()]
     rows = []
     for k in keys:
-        row = _row(current.get(k), before.get(k) if baseline is not None else None)
+        row = _row(current.get(k), before.get(replaced.get(k, k)) if baseline is not None else None)
+        if k in replaced:
+            row["note"] = f"replaces the baseline's {replaced[k][2]} {replaced[k][1]} artifact (precision changed)"
         if baseline is None:
             row["status"] = "current"
         if row["status"] == "matched" and row["shipped"]:

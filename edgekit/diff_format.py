@@ -39,9 +39,13 @@ def _relative(change: Optional[dict[str, Any]]) -> str:
 def size_cell(change: Optional[dict[str, Any]], *, with_delta: bool) -> str:
     if not change:
         return "–"
-    text = _kb(change["current"] if change["current"] is not None else change["base"])
+    if change["current"] is None:
+        return "–"  # not built now (a removed artifact shows its old size in its own row)
+    text = _kb(change["current"])
     if with_delta and change.get("change") is not None:
-        text += f" ({_signed_kb(change['change'])}, {_relative(change)})" if change["change"] else " (±0)"
+        relative = _relative(change)
+        text += (f" ({_signed_kb(change['change'])}" + (f", {relative}" if relative else "") + ")") if change["change"] \
+            else " (±0)"
     return text
 
 
@@ -68,7 +72,7 @@ def latency_cell(row: dict[str, Any], *, with_delta: bool) -> str:
 
 def _status(row: dict[str, Any]) -> str:
     if row["status"] == "removed":
-        return "removed"
+        return f"removed (was {_kb((row['gzip_bytes'] or {}).get('base'))} gzip)"
     if row["failed"]:
         return "FAILED"
     if row["status"] == "added":
@@ -79,8 +83,16 @@ def _status(row: dict[str, Any]) -> str:
 def _budget_line(entry: dict[str, Any]) -> str:
     actual = entry.get("actual")
     unit = entry.get("unit") or ""
-    shown = "not measured" if actual is None else f"{actual:,}{' ' + unit if unit and unit != 'bytes' else ' B' if unit == 'bytes' else ''}"
-    text = f"{entry['artifact']}: {entry['name']} {shown} > limit {entry.get('limit')}"
+    suffix = " B" if unit == "bytes" else f" {unit}" if unit and unit not in ("sha256", "fraction") else ""
+    if actual is None:
+        shown = "not measured"
+    elif isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        shown = f"{actual:,}{suffix}"
+    else:
+        shown = str(actual)[:120]
+    relation = "< minimum" if entry.get("name", "").startswith("min_") else "> limit"
+    limit = entry.get("limit")
+    text = f"{entry['artifact']}: {entry['name']} {shown}" + (f" {relation} {limit}" if limit is not None else "")
     if entry.get("where"):
         text += f" ({entry['where']})"
     if entry.get("note"):
@@ -92,7 +104,8 @@ def headline(doc: dict[str, Any]) -> str:
     failed = len(doc["failed_budgets"])
     rows = [r for r in doc["artifacts"] if r["status"] != "removed"]
     against = " vs the baseline" if doc["baseline"] else ""
-    count = f"{len(rows)} artifact{'s' if len(rows) != 1 else ''}{against}"
+    removed = sum(1 for r in doc["artifacts"] if r["status"] == "removed")
+    count = f"{len(rows)} artifact{'s' if len(rows) != 1 else ''}{against}" + (f", {removed} removed" if removed else "")
     if doc["passed"]:
         return f"edgekit: all budgets pass ({count})"
     parts = [f"{failed} budget{'s' if failed != 1 else ''} exceeded"] if failed else []
@@ -165,13 +178,18 @@ def render_markdown(doc: dict[str, Any]) -> str:
 def render_github(doc: dict[str, Any]) -> str:
     lines = []
     for entry in doc["failed_budgets"]:
-        message = _budget_line(entry).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        message = _command_text(_budget_line(entry))
         lines.append(f"::error title=edgekit budget::{message}")
     for target in doc["targets_failed"]:
-        lines.append(f"::error title=edgekit target::target {target} failed to build")
+        lines.append(f"::error title=edgekit target::target {_command_text(target)} failed to build")
     if doc["passed"]:
-        lines.append(f"::notice title=edgekit::{headline(doc)}")
-    return "\n".join(lines + [render_text(doc)])
+        lines.append(f"::notice title=edgekit::{_command_text(headline(doc))}")
+    # the table indented, so no line of it can start a workflow command
+    return "\n".join(lines + ["  " + line for line in render_text(doc).splitlines()])
+
+
+def _command_text(text: str) -> str:
+    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def render(doc: dict[str, Any], fmt: str) -> str:

@@ -54,23 +54,29 @@ def missing_packages(folder: Path) -> list[str]:
     return [name for name in REQUIRED if not (folder / "node_modules" / name / "package.json").is_file()]
 
 
-def runtime_dir() -> Path:
-    """The folder holding edgekit's .mjs scripts with the pinned npm packages in its node_modules/."""
+def _runtime() -> tuple[Path, Path]:
+    """(folder the .mjs scripts run from, the node_modules Node resolves them against)."""
     if not missing_packages(SCRIPTS):
-        return SCRIPTS  # a source checkout after scripts/install.sh
+        return SCRIPTS, SCRIPTS / "node_modules"  # a source checkout after scripts/install.sh
     from edgekit import web_setup
 
     cached = web_setup.cache_dir()
     if cached.is_dir() and not missing_packages(cached):
-        web_setup.sync_scripts(cached)  # an upgraded edgekit with the same lock: its new scripts
-        return cached
+        # scripts in a subfolder named by their digest: Node finds ../node_modules, and two edgekit
+        # versions sharing one lock never overwrite each other's scripts
+        return web_setup.scripts_folder(cached), cached / "node_modules"
     raise EnvironmentProblem(f"the web target's npm packages are not installed (looked in {SCRIPTS} and {cached})",
                              hint=INSTALL_HINT)
 
 
+def runtime_dir() -> Path:
+    """The folder edgekit's .mjs/.html scripts run from (Node resolves the npm packages from there)."""
+    return _runtime()[0]
+
+
 def node_modules() -> Path:
     """The folder holding the pinned npm packages; every required package is there."""
-    return runtime_dir() / "node_modules"
+    return _runtime()[1]
 
 
 def chromium_binary() -> str:
@@ -96,12 +102,13 @@ def run_script(name: str, spec: dict[str, Any], *, workdir: Path, timeout: float
     A script that reports `{"error": ..., "environment": true}` (e.g. Chromium cannot start) raises
     EnvironmentProblem (exit 4); any other error, a crash or a timeout is a ConversionError (exit 5)."""
     node = node_binary()
-    runtime = runtime_dir()
+    runtime, modules = _runtime()
     spec_path = workdir / f"{Path(name).stem}.spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     try:
         returncode, stdout, stderr = _communicate([node, str(runtime / name), str(spec_path)], timeout=timeout,
-                                                  stall=stall, on_progress=on_progress, cwd=runtime)
+                                                  stall=stall, on_progress=on_progress, cwd=runtime,
+                                                  modules=modules)
     except _Stalled as err:
         raise ConversionError(f"{name} made no progress for {err.seconds:.0f} s", hint=TIMEOUT_HINT) from None
     except subprocess.TimeoutExpired:
@@ -129,12 +136,12 @@ class _Stalled(Exception):
         self.seconds = seconds
 
 
-def _communicate(command: list[str], *, timeout: float, cwd: Path, stall: Optional[float] = None,
+def _communicate(command: list[str], *, timeout: float, cwd: Path, modules: Path, stall: Optional[float] = None,
                  on_progress: Optional[Callable[[str], None]] = None) -> tuple[int, str, str]:
     """Run Node, reading its output as it comes. On a timeout, a stall or Ctrl-C, SIGTERM first so
     playwright closes Chromium and deletes its temporary profile (a SIGKILL leaves
     /tmp/playwright_chromiumdev_profile-* behind), then SIGKILL."""
-    env = {**os.environ, "EDGEKIT_NODE_MODULES": str(cwd / "node_modules")}  # for scripts outside the folder
+    env = {**os.environ, "EDGEKIT_NODE_MODULES": str(modules)}  # for scripts outside the folder
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
     out: list[str] = []
     err: list[str] = []

@@ -35,21 +35,23 @@ def _update_file(digest: Any, path: Path) -> None:
 def artifact_digest(path: Path, artifact: dict[str, Any]) -> Optional[str]:
     """sha256 over the artifact's files, or None when one is missing."""
     digest = hashlib.sha256()
+    if path.is_symlink():
+        return None  # regular files and folders only: a link could point anywhere
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
         for file in files:
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")
             _update_file(digest, file)
         return digest.hexdigest() if files else None
     names = [entry.get("name") for entry in artifact.get("files") or []] or [path.name]
     if names == [path.name]:  # one file: its plain sha256 (what `sha256sum` prints)
-        if not path.is_file():
+        if not path.is_file() or path.is_symlink():
             return None
         _update_file(digest, path)
         return digest.hexdigest()
     for name in names:
         file = path.parent / str(name)
-        if not file.is_file() or Path(str(name)).name != str(name):
+        if not file.is_file() or file.is_symlink() or Path(str(name)).name != str(name):
             return None
         digest.update(str(name).encode() + b"\0")
         _update_file(digest, file)

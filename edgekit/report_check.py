@@ -28,7 +28,7 @@ def apply_budgets(report: dict[str, Any], overrides: dict[str, Budgets], *, sour
     """Re-evaluate `report` in place: `overrides` for their targets' shipped artifacts, recorded limits elsewhere."""
     for artifact in report["artifacts"]:
         target = artifact.get("target")
-        if target in overrides:
+        if target in overrides and _absolute(overrides[target]):
             if artifact.get("shipped", True):
                 artifact["budgets"] = evaluate(artifact, overrides[target])
         elif artifact.get("budgets"):
@@ -37,6 +37,13 @@ def apply_budgets(report: dict[str, Any], overrides: dict[str, Budgets], *, sour
     if any(a.get("target") == "web" for a in report["artifacts"]):
         report["web_recommendation"] = recommend_web(report["artifacts"])
     return report
+
+
+def _absolute(budgets: Budgets) -> bool:
+    """Whether a budgets table sets any absolute limit (one with only budgets of change keeps the recorded ones)."""
+    from edgekit.diff import CHANGE_BUDGETS
+
+    return bool(budgets.model_fields_set - set(CHANGE_BUDGETS))
 
 
 def _recorded_budgets(artifact: dict[str, Any], path: Any) -> Budgets:
@@ -100,11 +107,15 @@ def verify_artifacts(report: dict[str, Any], folder: Path) -> None:
         if not recorded:
             raise InputError(f"artifact {artifact.get('path')} has no recorded sha256 (report written by edgekit "
                              f"{report.get('edgekit_version')})", hint="rebuild with this edgekit, or drop --verify")
-        path = folder / str(artifact.get("path"))
+        path = (folder / str(artifact.get("path"))).resolve()
+        if not path.is_relative_to(folder.resolve()):
+            raise InputError(f"artifact path {artifact.get('path')!r} points outside {folder}",
+                             hint="--verify checks the files under the report's folder only")
         actual = artifact_digest(path, artifact)
         entry = {"name": "sha256", "status": "passed" if actual == recorded else "failed", "recorded": recorded,
                  "actual": actual}
         if actual != recorded:
-            entry["note"] = "files missing" if actual is None else "the files changed after the build"
+            entry["note"] = entry["detail"] = ("files missing or not regular files" if actual is None
+                                               else "the files changed after the build")
         artifact["checks"] = [c for c in artifact.get("checks") or [] if c.get("name") != "sha256"] + [entry]
     report["passed"] = report_passed(report)

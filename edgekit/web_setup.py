@@ -3,7 +3,8 @@
 A wheel carries edgekit's Node scripts and `package.json` + `package-lock.json` (TF.js, LiteRT.js,
 playwright-core, pinned), not the 370 MB of `node_modules`. This command runs `npm ci` with that lock
 into `<cache>/web-<lock digest>/` (cache: `$EDGEKIT_CACHE`, else `$XDG_CACHE_HOME/edgekit`, else
-`~/.cache/edgekit`) next to copies of the scripts, so Node resolves the packages from them. It installs
+`~/.cache/edgekit`), with this edgekit's scripts in `scripts-<digest>/` inside it, so Node resolves
+the packages from them (two edgekit versions sharing a lock keep their own scripts). It installs
 into a temporary folder and renames it into place, so an interrupted install leaves nothing half-done.
 Chromium is never downloaded (playwright's browser download is not used): it is found on the PATH or
 at `$EDGEKIT_CHROMIUM`, and a missing one is reported with the command that installs it.
@@ -43,17 +44,29 @@ def _script_files() -> list[Path]:
     return sorted(p for p in node.SCRIPTS.iterdir() if p.is_file() and p.suffix in (".mjs", ".html"))
 
 
-def sync_scripts(folder: Path) -> None:
-    """Copy edgekit's .mjs/.html scripts into `folder` where they differ (each replaced atomically)."""
+def scripts_folder(base: Path) -> Path:
+    """`base/scripts-<digest of this edgekit's scripts>/`, written once (temporary folder renamed into place)."""
+    digest = hashlib.sha256()
     for source in _script_files():
-        target = folder / source.name
-        data = source.read_bytes()
-        if target.is_file() and target.read_bytes() == data:
-            continue
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{source.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, target)
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    target = base / f"scripts-{digest.hexdigest()[:12]}"
+    if target.is_dir():
+        return target
+    try:
+        work = Path(tempfile.mkdtemp(dir=base, prefix=".scripts-"))
+        for source in _script_files():
+            shutil.copyfile(source, work / source.name)
+        try:
+            work.rename(target)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+            if not target.is_dir():  # else another process put the same scripts there first
+                raise
+    except OSError as err:
+        raise EnvironmentProblem(f"cannot write edgekit's web scripts into {base} ({err.strerror or err})",
+                                 hint="make the cache writable, or point EDGEKIT_CACHE at a writable folder and run "
+                                      "`edgekit setup web`") from None
+    return target
 
 
 def install(*, say=print) -> Path:
@@ -64,7 +77,7 @@ def install(*, say=print) -> Path:
         return node.SCRIPTS
     target = cache_dir()
     if target.is_dir() and not node.missing_packages(target):
-        sync_scripts(target)
+        scripts_folder(target)
         say(f"web runtimes: already installed in {target}")
         return target
     npm = shutil.which("npm")
@@ -86,7 +99,7 @@ def install(*, say=print) -> Path:
         missing = node.missing_packages(work)
         if missing:
             raise EnvironmentProblem(f"npm ci did not install {', '.join(missing)}", hint="re-run `edgekit setup web`")
-        sync_scripts(work)
+        scripts_folder(work)
         if target.exists() and node.missing_packages(target):
             shutil.rmtree(target)  # a damaged earlier install
         try:

@@ -94,7 +94,8 @@ def tflite_tensors(path: Path) -> list[dict[str, Any]]:
                 found.append(_entry((tensor.Name() or b"").decode(errors="replace"), raw,
                                     _TFLITE_DTYPES.get(types.get(tensor.Type(), "")),
                                     [int(d) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else [], zero,
-                                    stored=stored))
+                                    stored=stored,
+                                    channel_axis=-1 if users.get(t, "").startswith("DEPTHWISE") else 0))
                 if t in users:
                     found[-1]["used_by"] = users[t][:160]
     except Exception as err:  # noqa: BLE001 - a malformed flatbuffer raises anything
@@ -117,13 +118,18 @@ def _tfjs_tensors(manifest_path: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError, KeyError, TypeError):
         raise InputError(f"{manifest_path}: not a TF.js model.json with a weights manifest") from None
     found = []
+    total = 0
     for group in groups:
-        blob = b""
+        chunks = []
         for shard in group.get("paths", []):
             shard_path = manifest_path.parent / str(shard)
-            if Path(str(shard)).name != str(shard) or not shard_path.is_file():
+            if Path(str(shard)).name != str(shard) or not shard_path.is_file() or shard_path.is_symlink():
                 raise InputError(f"{manifest_path}: weight shard {shard!r} is missing or outside the folder")
-            blob += shard_path.read_bytes()
+            total += shard_path.stat().st_size
+            if total > MAX_FILE:
+                raise InputError(f"{manifest_path}: weight shards over 4 GiB", hint="edgekit why reads up to 4 GiB")
+            chunks.append(shard_path.read_bytes())
+        blob = b"".join(chunks)
         offset = 0
         for weight in group.get("weights", []):
             try:
@@ -174,8 +180,9 @@ def breakdown(path: Path, *, top: int = 10) -> dict[str, Any]:
             raise InputError(f"{path}: larger than 4 GiB", hint="edgekit why reads artifacts up to 4 GiB")
         tensors, files = tflite_tensors(path), [path]
     elif path.name.endswith(".json"):
-        tensors = tfjs_tensors(path)
-        files = [path] + [path.parent / p for g in json.loads(path.read_text())["weightsManifest"] for p in g["paths"]]
+        tensors = tfjs_tensors(path)  # checked the manifest and its shard names
+        files = [path] + [path.parent / str(p) for g in json.loads(path.read_text())["weightsManifest"]
+                          for p in g.get("paths", [])]
     else:
         raise InputError(f"{path}: edgekit why reads .tflite files and TF.js model.json",
                          hint="a .mlpackage's weights are listed in the report's Core ML section")

@@ -43,7 +43,7 @@ def test_diff_matches_artifacts_and_compares_latency_only_in_the_same_place(tmp_
     grown = {**BASE, "bytes": 102_500, "gzip_bytes": 84_000, "accuracy": 0.897,
              "latency": [{"where": "host", "runtime": "litert", "threads": 1, "p50_ms": 1.2},
                          {"where": "device", "runtime": "litert", "threads": 1, "p50_ms": 0.1}]}  # other threads
-    added = {**BASE, "path": "android/model_fp16.tflite", "precision": "fp16"}
+    added = {**BASE, "target": "web", "path": "web/model.tflite", "precision": "fp16"}
     removed = {**BASE, "path": "android/model_fp32.tflite", "precision": "fp32"}
     base = write(tmp_path, "base.json", [BASE, removed])
     new = write(tmp_path, "new.json", [grown, added])
@@ -59,8 +59,58 @@ def test_diff_matches_artifacts_and_compares_latency_only_in_the_same_place(tmp_
     latency = rows["android/model_int8.tflite"]["latency"]
     assert [(e["where"], e["threads"]) for e in latency] == [("host", 1)]  # the device runs differ in threads
     assert latency[0]["p50_ms"]["relative"] == pytest.approx(0.2)
-    assert rows["android/model_fp16.tflite"]["status"] == "added"
+    assert rows["web/model.tflite"]["status"] == "added"
     assert rows["android/model_fp32.tflite"]["status"] == "removed"
+
+
+def test_a_changed_precision_is_compared_with_the_artifact_it_replaces(tmp_path, capsys):
+    base = write(tmp_path, "base.json", [BASE])
+    swapped = {**BASE, "path": "android/model_dynamic.tflite", "precision": "dynamic", "bytes": 10_000_000}
+    new = write(tmp_path, "new.json", [swapped], {"max_size_increase": "2 %"})
+    code, out = run_cli(["check", str(new), "--baseline", str(base), "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert code == 1 and [r["status"] for r in doc["artifacts"]] == ["matched"]
+    assert "replaces the baseline's int8" in doc["artifacts"][0]["note"]
+    assert doc["failed_budgets"][0]["name"] == "max_size_increase"
+
+
+def test_a_budgets_file_with_only_budgets_of_change_keeps_the_recorded_absolute_budgets(tmp_path, capsys):
+    over = {**BASE, "budgets": [{"name": "max_size", "limit": 1000, "actual": 100_000, "unit": "bytes",
+                                 "passed": False}]}
+    new, base = write(tmp_path, "new.json", [over]), write(tmp_path, "base.json", [BASE])
+    (tmp_path / "change.toml").write_text('[android]\nmax_size_increase = "2 %"\n')
+    code, out = run_cli(["check", str(new), "--baseline", str(base), "--budgets", str(tmp_path / "change.toml"),
+                         "--format", "json"], capsys)
+    names = [f["name"] for f in json.loads(out)["failed_budgets"]]
+    assert code == 1 and names == ["max_size"]
+
+
+def test_failed_budget_lines_render_in_every_format_for_every_kind_of_actual(tmp_path, capsys):
+    delegated = {**BASE, "budgets": [{"name": "min_delegated_fraction", "limit": {"gpu": 1.0}, "passed": False,
+                                      "actual": {"gpu": 0.5}, "unit": "fraction", "note": "gpu falls back on MEAN"}]}
+    report = write(tmp_path, "r.json", [delegated])
+    for fmt in ("text", "markdown", "github", "json"):
+        code, out = run_cli(["check", str(report), "--baseline", str(report), "--format", fmt], capsys)
+        assert code == 1 and "min_delegated_fraction" in out
+
+
+def test_a_baseline_that_failed_to_build_an_artifact_does_not_block_the_fix(tmp_path, capsys):
+    broken = {**BASE, "status": "failed", "error": {"reason": "converter crashed", "exit_code": 5}}
+    base, new = write(tmp_path, "base.json", [broken]), write(tmp_path, "new.json", [BASE], {"max_size_increase": "2 %"})
+    code, out = run_cli(["check", str(new), "--baseline", str(base), "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["artifacts"][0]["status"] == "added"
+
+
+def test_verify_refuses_artifact_paths_outside_the_report_folder(tmp_path, capsys):
+    (tmp_path / "outside.bin").write_bytes(b"x")
+    (tmp_path / "build").mkdir()
+    import hashlib
+
+    digest = hashlib.sha256(b"x").hexdigest()
+    report = write(tmp_path / "build", "report.json", [{**BASE, "path": "../outside.bin", "sha256": digest}])
+    code = main(["check", str(report), "--verify", "--format", "json"])
+    assert code == 2 and "points outside" in capsys.readouterr().err
 
 
 def test_budgets_of_change_pass_at_the_limit_and_fail_above_it(tmp_path, capsys):

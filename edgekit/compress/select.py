@@ -6,10 +6,12 @@ Layers a step cannot handle are left as they are and listed with the reason; wit
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from edgekit.errors import UnsupportedModelError
-from edgekit.recipe.base import StepBase
+
+if TYPE_CHECKING:  # annotations only: importing edgekit.recipe here would be circular
+    from edgekit.recipe.base import StepBase
 
 # support(layer) -> None when the step can handle it, else the reason it cannot;
 # "not_applicable" for layers that have weights but are not a target of the step (BatchNorm).

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.progress import Reporter
-from edgekit.recipe.base import StepBase
+
+if TYPE_CHECKING:  # annotations only: importing edgekit.recipe here would be circular
+    from edgekit.recipe.base import StepBase
 
 
 def outputs_probabilities(model: Any) -> bool:

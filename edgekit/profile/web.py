@@ -96,8 +96,7 @@ class FileHandler(SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(folder: Path, *, isolate: bool = False) -> Iterator[str]:
     """Serve `folder` under /model/ on 127.0.0.1:<ephemeral>; yield the base URL."""
-    runtime = node.runtime_dir()
-    roots = {"model": folder, "node_modules": runtime / "node_modules", "bench": runtime}
+    roots = {"model": folder, "node_modules": node.node_modules(), "bench": node.runtime_dir()}
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(FileHandler, roots=roots, isolate=isolate))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
