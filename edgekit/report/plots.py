@@ -16,7 +16,8 @@ from edgekit.targets import registry
 TARGET_COLOURS = {target.name: target.colour for target in registry.TARGETS}
 WHERE_COLOURS = {"device": "#6a1b9a", "browser": "#e65100", "host": "#757575"}
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 560, 320, 64, 16, 28, 44
-LABEL_H = 11
+LABEL_H = 13  # a 10 px label box is about 12.5 px tall in Chromium
+CHAR_W = 6.4  # px per label character at font-size 10 (measured in Chromium: 5.6 let labels overlap)
 
 
 def _e(value: Any) -> str:
@@ -42,11 +43,12 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def place_labels(points: list[tuple[float, float, str]], *, right: float) -> list[tuple[float, float, str]]:
-    """Label positions (x, y baseline, text) next to their points, moved down until no two boxes overlap."""
-    placed: list[tuple[float, float, float, float]] = []
+    """Label positions (x, y baseline, text) next to their points, moved down until no label box overlaps
+    another label or a point."""
+    placed = [(px - 6, py - 6, px + 6, py + 6) for px, py, _ in points]  # labels keep off the points too
     result = []
     for px, py, text in sorted(points, key=lambda p: (p[1], p[0])):
-        width = 5.6 * len(text)
+        width = CHAR_W * len(text)
         x = px + 8 if px + 8 + width <= right else px - 8 - width
         y = py + 4
         for _ in range(40):
@@ -148,7 +150,7 @@ def size_accuracy_plot(report: dict[str, Any], baseline: Optional[dict[str, Any]
     for (px, py, _), (lx, ly, text) in zip(sorted(labels, key=lambda p: (p[1], p[0])),
                                             place_labels(labels, right=WIDTH - RIGHT)):
         if ly - (py + 4) > 2:  # moved down to stay clear of another label: a leader line back to its point
-            end = lx if lx > px else lx + 5.6 * len(text)
+            end = lx if lx > px else lx + CHAR_W * len(text)
             parts.append(f"<line x1='{px:.1f}' y1='{py:.1f}' x2='{end:.1f}' y2='{ly - 4:.1f}' class='leader'/>")
         parts.append(f"<text x='{lx:.1f}' y='{ly:.1f}' class='tick point-label'>{_e(text)}</text>")
     parts.append("<defs><marker id='arrow' viewBox='0 0 6 6' refX='5' refY='3' markerWidth='6' markerHeight='6' "
