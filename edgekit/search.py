@@ -25,12 +25,19 @@ import numpy as np
 from edgekit.compress.students import StudentSpec
 from edgekit.errors import UnsupportedModelError
 from edgekit.progress import Reporter
-from edgekit.recipe import SearchSection
+from edgekit.recipe import STEPS, SearchSection
+from edgekit.search_compress import compress_weights, final_steps, suffix
 
 
 def candidates(settings: SearchSection) -> list[StudentSpec]:
     return [StudentSpec(alpha=a, depth=d, resolution=r or None, block=b)  # type: ignore[arg-type]
             for b, d, r, a in itertools.product(settings.blocks, settings.depths, settings.resolutions, settings.alphas)]
+
+
+def variants(settings: SearchSection) -> dict[str, tuple[StudentSpec, float, int]]:
+    """Every candidate: a student architecture, then optionally pruned to a sparsity and clustered."""
+    return {spec.name() + suffix(sparsity, clusters): (spec, sparsity, clusters)
+            for spec in candidates(settings) for sparsity in settings.sparsities for clusters in settings.clusters}
 
 
 def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None, study: Optional[str] = None,
@@ -66,10 +73,12 @@ def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None
     cache = config.build.cache / f"search-{key}"
     store = studies.open_storage(storage or str(config.build.out / "search.journal"))
     name = study or f"edgekit-search-{key}"
-    specs = {spec.name(): spec for spec in candidates(settings)}
+    space = variants(settings)
 
     def objective(trial: Any) -> float:
-        row = {"name": trial.user_attrs["candidate"], "spec": specs[trial.user_attrs["candidate"]].__dict__, "proxy": []}
+        spec, sparsity, clusters = space[trial.user_attrs["candidate"]]
+        row = {"name": trial.user_attrs["candidate"], "spec": spec.__dict__, "sparsity": sparsity,
+               "clusters": clusters, "proxy": []}
         for epochs in trial.study.user_attrs["rungs"]:
             row["proxy"].append(_proxy_round(row, teacher.keras_model, train, proxy_index, val_index, epochs=epochs,
                                              cache=cache, config=config, progress=progress))
@@ -90,7 +99,8 @@ def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None
     helpers = _start_workers(workers - 1, worker_command or [], name=name,
                              storage=storage or str(config.build.out / "search.journal"))
     try:
-        rows = [_measure(spec, teacher.keras_model, calibration, budgets) for spec in specs.values()]
+        rows = [_measure(spec, teacher.keras_model, calibration, budgets, sparsity=sparsity, clusters=clusters)
+                for spec, sparsity, clusters in space.values()]
         feasible = sorted([r for r in rows if r["feasible"]], key=lambda r: r["bytes"])
         progress.say(f"  search: {len(rows)} candidates, {len(feasible)} fit the size/latency budgets")
         shared = studies.load_study(store, name, settings, create=True)
@@ -167,7 +177,8 @@ def _join_workers(helpers: list[Any]) -> list[str]:
     return failed
 
 
-def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: Any) -> dict[str, Any]:
+def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: Any, *, sparsity: float = 0.0,
+             clusters: int = 0) -> dict[str, Any]:
     """Size, gzip and host latency of the untrained student's int8 artifact: free, no training."""
     from edgekit.compress.students import build_student
     from edgekit.converters import tflite
@@ -177,10 +188,13 @@ def _measure(spec: StudentSpec, teacher: Any, calibration: np.ndarray, budgets: 
 
     student = build_student(spec, input_shape=tuple(teacher.input_shape[1:]), classes=int(teacher.output_shape[-1]))
     _like_trained(student)
-    loaded = keras_loaded(Path(spec.name()), "keras", student)
+    compress_weights(student, sparsity=sparsity, clusters=clusters)  # the structure prune/cluster would leave
+    name = spec.name() + suffix(sparsity, clusters)
+    loaded = keras_loaded(Path(name), "keras", student)
     data = tflite.convert(loaded, "int8", calibration=[calibration])
     latency = profile_tflite(data, [calibration], runs=50, warmup=5)
-    row = {"name": spec.name(), "spec": spec.__dict__, "params": loaded.params, "bytes": len(data),
+    row = {"name": name, "spec": spec.__dict__, "sparsity": sparsity, "clusters": clusters,
+           "params": loaded.params, "bytes": len(data),
            "gzip_bytes": gzip_size(data), "p50_ms": latency["p50_ms"]}
     reasons = []
     if budgets.max_size is not None and row["bytes"] > budgets.max_size:
@@ -226,7 +240,14 @@ def _proxy_round(row: dict[str, Any], teacher: Any, train: Any, proxy_index: np.
     state = fine_tune(plan.train_model, step, x=x, y=plan.targets, folder=cache / row["name"], seed=config.build.seed,
                       progress=progress, callbacks=[], label=f"search {row['name']}", loss=plan.loss,
                       metrics=plan.metrics, loss_weights=plan.loss_weights)
-    predictions = plan.student.predict(train.x[val_index], batch_size=512, verbose=0)
+    scored = plan.student
+    if row.get("sparsity") or row.get("clusters"):  # one-shot compression of a copy: a pessimistic proxy
+        from edgekit.tfenv import keras
+
+        scored = keras().models.clone_model(plan.student)
+        scored.set_weights(plan.student.get_weights())
+        compress_weights(scored, sparsity=row.get("sparsity", 0.0), clusters=row.get("clusters", 0))
+    predictions = scored.predict(train.x[val_index], batch_size=512, verbose=0)
     accuracy = float(np.mean(predictions.argmax(-1) == train.y[val_index]))
     progress.say(f"  search {row['name']}: {epochs} proxy epochs -> validation accuracy {100 * accuracy:.2f} %")
     return {"epochs": epochs, "accuracy": round(accuracy, 5), "epochs_trained": epochs - before,
@@ -240,9 +261,12 @@ def _final_build(row: dict[str, Any], config: Any, settings: SearchSection, prog
 
     spec = row["spec"]
     final = config.model_copy(deep=True)
+    sparsity, clusters = row.get("sparsity", 0.0), row.get("clusters", 0)
+    replaced = {"distill"} | ({"prune"} if sparsity else set()) | ({"cluster"} if clusters else set())
+    rest = [s for s in config.recipe if s.step not in replaced]
     final.recipe = [DistillStep(step="distill", alpha=spec["alpha"], depth=spec["depth"], resolution=spec["resolution"],
                                 block=spec["block"], epochs=settings.final_epochs)] + \
-        [s for s in config.recipe if s.step != "distill"]
+        sorted(final_steps(sparsity, clusters, config.recipe) + rest, key=lambda s: STEPS[s.step].order)
     final.targets.android.precisions = ["int8"]
     final.targets.android.ship = None
     final.build.out = config.build.out / "candidates" / row["name"]

@@ -73,3 +73,26 @@ def test_pareto_front_keeps_only_undominated_points():
         {"name": "d", "gzip_bytes": 5, "p50_ms": 1},  # never trained: no accuracy, not on the front
     ]
     assert [p["name"] for p in pareto_front(rows)] == ["a", "c"]
+
+
+def test_compressed_candidates_have_the_structure_and_the_smaller_download(keras_module, tiny_model_path,
+                                                                          fashion_subset):
+    from edgekit.compress.students import StudentSpec, build_student
+    from edgekit.search import _like_trained, variants
+    from edgekit.search_compress import compress_weights
+
+    space = variants(SearchSection(alphas=[0.5], depths=[2], sparsities=[0, 0.75], clusters=[0, 8]))
+    assert sorted(space) == ["separable-a0.5-d2-rfull", "separable-a0.5-d2-rfull-c8", "separable-a0.5-d2-rfull-p75",
+                             "separable-a0.5-d2-rfull-p75-c8"]
+    student = build_student(StudentSpec(alpha=0.5, depth=2), input_shape=(28, 28, 1), classes=10)
+    _like_trained(student)
+    compress_weights(student, sparsity=0.75, clusters=8)
+    for layer in student.layers:
+        if type(layer).__name__ in ("Conv2D", "Dense", "DepthwiseConv2D"):
+            kernel = layer.get_weights()[0]
+            assert np.mean(kernel == 0) >= 0.74 and len(np.unique(kernel)) <= 8
+    teacher = keras_module.models.load_model(tiny_model_path)
+    rows = {name: _measure(spec, teacher, fashion_subset[0][:32], Budgets(), sparsity=s, clusters=k)
+            for name, (spec, s, k) in space.items()}
+    dense, both = rows["separable-a0.5-d2-rfull"], rows["separable-a0.5-d2-rfull-p75-c8"]
+    assert both["gzip_bytes"] < 0.85 * dense["gzip_bytes"] and both["params"] == dense["params"]  # 0.77x measured

@@ -11,8 +11,10 @@ class SearchSection(BaseModel):
     def _check(self) -> "SearchSection":
         if any(0 < r < 8 for r in self.resolutions):
             raise ValueError("resolutions are 0 (the data's own) or at least 8 pixels")
-        if not (self.alphas and self.depths and self.resolutions and self.blocks):
-            raise ValueError("alphas, resolutions, depths and blocks each need at least one value")
+        if not (self.alphas and self.depths and self.resolutions and self.blocks and self.sparsities and self.clusters):
+            raise ValueError("alphas, resolutions, depths, blocks, sparsities and clusters each need at least one value")
+        if any(k == 1 for k in self.clusters):
+            raise ValueError("clusters are 0 (not clustered) or at least 2")
         return self
 
     """`[search]`: the student space and the successive-halving schedule of `edgekit search`."""
@@ -28,3 +30,7 @@ class SearchSection(BaseModel):
     eta: int = Field(2, ge=2, json_schema_extra={"example": "eta = 2"})
     finalists: int = Field(2, ge=1, json_schema_extra={"example": "finalists = 2"})
     final_epochs: int = Field(15, ge=1, json_schema_extra={"example": "final_epochs = 15"})
+    sparsities: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
+        [0.0], json_schema_extra={"example": "sparsities = [0, 0.5, 0.75]  # then pruned; 0: not pruned"})
+    clusters: list[Annotated[int, Field(ge=0, le=256)]] = Field(
+        [0], json_schema_extra={"example": "clusters = [0, 16]  # then clustered; 0: not clustered"})
