@@ -21,6 +21,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="edgekit", description="Take a trained Keras model to phones and browsers.",
                                   epilog=EXIT_CODES)
     top.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    top.add_argument("--verbose", "-v", action="store_true",
+                     help="show the converters' and Node's own output, and a traceback on an internal error")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
 
     build = sub.add_parser("build", help="compress, convert, validate, profile and report", epilog=EXIT_CODES)
@@ -28,7 +30,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--target", "-t", default="all",
                        help=f"{', '.join(registry.NAMES)} or all (default: all configured)")
     build.add_argument("--out", "-o", type=Path, help="output folder (default: build.out from the config)")
-    build.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    build.add_argument("--dry-run", action="store_true",
+                       help="check the config and the targets' tools (exit 4 if one is missing), print the resolved "
+                            "config, and stop")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
     search = sub.add_parser("search", help="find the smallest distilled student that meets the budgets",
@@ -106,6 +110,8 @@ def _output_options(command: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.verbose:
+        os.environ["EDGEKIT_DEBUG"] = "1"  # read by quiet_native, the Node runner and the last-resort handler
     try:
         if args.command == "build":
             return cmd_build(args)
@@ -157,8 +163,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.dry_run:
         import json
 
+        from edgekit.pipeline import resolve_targets
+        from edgekit.targets import run
+
+        names = resolve_targets(config, args.target)  # an unknown or unconfigured target: exit 2
         print(json.dumps(config.model_dump(mode="json"), indent=2))
-        return EXIT_OK
+        problems = {name: err for name in names if (err := run.preflight(name, config)) is not None}
+        for name in names:
+            state = f"cannot be built here: {problems[name].one_line()}" if name in problems else "ready"
+            print(f"target {name}: {state}", file=sys.stderr)
+        return max((err.exit_code for err in problems.values()), default=EXIT_OK)
     from edgekit.pipeline import build
     from edgekit.progress import Reporter
     from edgekit.summary import print_summary

@@ -295,3 +295,22 @@ def test_same_inputs_give_the_same_artifact_hashes_except_where_the_report_says_
         else:
             assert first["sha256"] == second["sha256"], first["path"]
             assert first.get("reproducible") is None
+
+
+def test_dry_run_checks_the_targets_tools_and_exits_4_when_one_is_missing(tmp_path, monkeypatch, capsys):
+    config = ROOT / "examples" / "fashion_mnist" / "edgekit.toml"
+    monkeypatch.setenv("EDGEKIT_CHROMIUM", str(tmp_path / "no-chromium"))
+    assert main(["build", "--config", str(config), "--target", "web", "--dry-run"]) == 4
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["targets"]["web"] is not None  # the resolved config is still printed
+    assert "target web: cannot be built here" in captured.err and "no-chromium" in captured.err
+    assert main(["build", "--config", str(config), "--target", "android", "--dry-run"]) == 0
+    assert "target android: ready" in capsys.readouterr().err
+
+
+def test_verbose_flag_turns_on_debug_output(monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.delenv("EDGEKIT_DEBUG", raising=False)  # undone after the test: the variable is removed again
+    main(["-v", "why", str(tmp_path / "missing.tflite")])
+    assert os.environ.get("EDGEKIT_DEBUG") == "1"
