@@ -42,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--out", "-o", type=Path, help="output folder (default: build.out from the config)")
     search.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     search.add_argument("--storage", help="where the study's trials live: postgresql://user:pw@host/db (many machines), "
-                        "sqlite:///file.db, or FILE.journal (default: <out>/search.journal)")
+                        "sqlite:///file.db, or FILE.journal (default: $EDGEKIT_SEARCH_STORAGE, else "
+                        "<out>/search.journal); the variable keeps a password out of the process list")
     search.add_argument("--study", help="study name shared by every worker (default: derived from model, data, seed)")
     search.add_argument("--workers", type=int, default=1, help="local worker processes, this one included (default 1)")
     search.add_argument("--worker", action="store_true",
@@ -199,6 +200,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: at least 1", hint="e.g. --workers 2")
+    from edgekit.search import STORAGE_ENV
+
+    args.storage = args.storage or os.environ.get(STORAGE_ENV) or None
     if args.worker:
         result = run_search(config, progress=Reporter(quiet=args.quiet), storage=args.storage, study=args.study,
                             worker=True)

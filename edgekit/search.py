@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -96,7 +97,7 @@ def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None
                 "seconds": round(time.perf_counter() - started, 1)}
 
     # local helpers start now and wait for the study, so they are ready when the first trials are
-    helpers = _start_workers(workers - 1, worker_command or [], name=name,
+    helpers = _start_workers(workers - 1, worker_command or [], name=name, logs=config.build.out,
                              storage=storage or str(config.build.out / "search.journal"))
     try:
         rows = [_measure(spec, teacher.keras_model, calibration, budgets, sparsity=sparsity, clusters=clusters)
@@ -154,8 +155,12 @@ def _redacted(url: str) -> str:
     return url
 
 
-def _start_workers(count: int, command: list[str], *, name: str, storage: str) -> list[Any]:
-    """Local worker processes (`edgekit search ... --worker`) on the same study."""
+STORAGE_ENV = "EDGEKIT_SEARCH_STORAGE"  # --storage's default; how local workers get it (never in argv)
+
+
+def _start_workers(count: int, command: list[str], *, name: str, storage: str, logs: Path) -> list[Any]:
+    """Local worker processes (`edgekit search ... --worker`) on the same study; each writes its stderr to
+    `<out>/search-worker-<n>.log` (a pipe read only at the end could fill up and stall the worker)."""
     import subprocess
     import sys
 
@@ -163,17 +168,26 @@ def _start_workers(count: int, command: list[str], *, name: str, storage: str) -
         return []
     if not command:
         raise ValueError("local workers need the search command line to repeat")
-    return [subprocess.Popen([sys.executable, "-m", "edgekit", *command, "--storage", storage, "--study", name,
-                              "--worker", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for _ in range(count)]
+    logs.mkdir(parents=True, exist_ok=True)
+    helpers = []
+    for number in range(1, count + 1):
+        log = logs / f"search-worker-{number}.log"
+        with log.open("w", encoding="utf-8") as handle:
+            process = subprocess.Popen([sys.executable, "-m", "edgekit", *command, "--study", name, "--worker", "--quiet"],
+                                       stdout=subprocess.DEVNULL, stderr=handle,
+                                       env={**os.environ, STORAGE_ENV: storage})  # not in argv: it may hold a password
+        process.log = log  # type: ignore[attr-defined]
+        helpers.append(process)
+    return helpers
 
 
 def _join_workers(helpers: list[Any]) -> list[str]:
     failed = []
     for helper in helpers:
-        _, err = helper.communicate()
+        helper.wait()
         if helper.returncode != 0:
-            failed.append(f"worker exit {helper.returncode}: {(err.strip().splitlines() or ['no output'])[-1][:200]}")
+            lines = helper.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            failed.append(f"worker exit {helper.returncode}: {(lines or ['no output'])[-1][:200]} (see {helper.log})")
     return failed
 
 
