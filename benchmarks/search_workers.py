@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/search_workers.py [--proxy-samples 6000] [--out build/bench_search_workers]
 
-The example teacher's search space (examples/fashion_mnist/search.toml: alphas 0.5/0.75/1.0 plus 0.25
-and 0.35, depth 4) with a smaller proxy set and one final epoch, so the trial phase dominates. Each run
+The example teacher, five separable students (alphas 0.25 to 1.0, depth 4), a smaller proxy set and one
+final epoch, so the trial phase dominates. Each run
 has its own study and checkpoint cache (nothing is reused between the two). Prints a Markdown row per
 worker count for BENCHMARKS.md; the JSON lands in <out>/search_workers.json.
 """

@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
                         "<out>/search.journal); the variable keeps a password out of the process list")
     search.add_argument("--study", help="study name shared by every worker (default: derived from model, data, seed)")
     search.add_argument("--workers", type=int, default=1, help="local worker processes, this one included (default 1)")
+    search.add_argument("--wait", type=float, default=600, metavar="SECONDS",
+                        help="--worker: how long to wait for the coordinator to set up the study (0: as long as it takes)")
     search.add_argument("--worker", action="store_true",
                         help="run trials of an existing study only (another machine); the coordinator builds the finalists")
 
@@ -205,7 +207,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     args.storage = args.storage or os.environ.get(STORAGE_ENV) or None
     if args.worker:
         result = run_search(config, progress=Reporter(quiet=args.quiet), storage=args.storage, study=args.study,
-                            worker=True)
+                            worker=True, wait_s=args.wait or None)
         print(f"search worker {result['worker']}: ran {result['trials_run']} trials of study {result['study']!r}")
         return EXIT_OK
     check_output_dir(config.build.out)

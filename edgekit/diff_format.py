@@ -184,8 +184,12 @@ def render_github(doc: dict[str, Any]) -> str:
         lines.append(f"::error title=edgekit target::target {_command_text(target)} failed to build")
     if doc["passed"]:
         lines.append(f"::notice title=edgekit::{_command_text(headline(doc))}")
-    # the table indented, so no line of it can start a workflow command
-    return "\n".join(lines + ["  " + line for line in render_text(doc).splitlines()])
+    # the table between stop-commands markers: nothing in it (paths come from the report) can act as a
+    # workflow command; the token is random so the table cannot end the block itself
+    import secrets
+
+    token = secrets.token_hex(16)
+    return "\n".join(lines + [f"::stop-commands::{token}", render_text(doc), f"::{token}::"])
 
 
 def _command_text(text: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from edgekit.compress.students import StudentSpec
-from edgekit.errors import UnsupportedModelError
+from edgekit.errors import ConfigError, UnsupportedModelError
 from edgekit.progress import Reporter
 from edgekit.recipe import STEPS, SearchSection
 from edgekit.search_compress import compress_weights, final_steps, suffix
@@ -42,7 +42,7 @@ def variants(settings: SearchSection) -> dict[str, tuple[StudentSpec, float, int
 
 
 def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None, study: Optional[str] = None,
-               workers: int = 1, worker: bool = False, wait_s: float = 600.0,
+               workers: int = 1, worker: bool = False, wait_s: Optional[float] = 600.0,
                worker_command: Optional[list[str]] = None) -> dict[str, Any]:
     """The coordinator (free rung, enqueue, trials, finals) or, with `worker`, trials only.
 
@@ -73,7 +73,10 @@ def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None
     key = _search_key(config, settings)
     cache = config.build.cache / f"search-{key}"
     store = studies.open_storage(storage or str(config.build.out / "search.journal"))
-    name = study or f"edgekit-search-{key}"
+    if workers > 1 and (storage or "").startswith("sqlite"):
+        raise ConfigError("--workers with a sqlite:/// storage: SQLite breaks under parallel writers (optuna#4002)",
+                          hint="leave --storage out (a journal file, safe for local workers) or use postgresql://")
+    name = study or f"edgekit-search-{key}-{_space_key(config, settings)}"  # an edited space is a new study
     space = variants(settings)
 
     def objective(trial: Any) -> float:
@@ -96,6 +99,8 @@ def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None
         return {"worker": studies.worker_id(), "study": name, "trials_run": ran,
                 "seconds": round(time.perf_counter() - started, 1)}
 
+    shared = studies.load_study(store, name, settings, create=True)
+    shared.set_user_attr("ready", False)  # workers (re)joining wait until this run has enqueued its trials
     # local helpers start now and wait for the study, so they are ready when the first trials are
     helpers = _start_workers(workers - 1, worker_command or [], name=name, logs=config.build.out,
                              storage=storage or str(config.build.out / "search.journal"))
@@ -104,22 +109,23 @@ def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None
                 for spec, sparsity, clusters in space.values()]
         feasible = sorted([r for r in rows if r["feasible"]], key=lambda r: r["bytes"])
         progress.say(f"  search: {len(rows)} candidates, {len(feasible)} fit the size/latency budgets")
-        shared = studies.load_study(store, name, settings, create=True)
         released = studies.release_dead_local_trials(shared)
         added = studies.enqueue(shared, feasible, studies.rung_epochs(settings, len(feasible)))
         progress.say(f"  search: study {name!r}: {added} trials enqueued"
                      + (f", {released} left running by a stopped worker re-enqueued" if released else "")
                      + (f"; {workers} local workers" if workers > 1 else ""))
         trials_started = time.perf_counter()
-        studies.work(shared, objective, say=progress.say)
-        studies.wait_for_all(shared, say=progress.say)
+        studies.wait_for_all(shared, objective, say=progress.say)  # works too, and re-runs retried trials
     except BaseException:
         for helper in helpers:
             helper.terminate()
+        for helper in helpers:
+            helper.wait()
         raise
     failed_helpers = _join_workers(helpers)
     trial_seconds = time.perf_counter() - trials_started
-    trials = {t.user_attrs["candidate"]: t for t in studies.finished(shared)}
+    current = {r["name"] for r in rows if r["feasible"]}  # trials of this run's feasible candidates only
+    trials = {t.user_attrs["candidate"]: t for t in studies.finished(shared) if t.user_attrs["candidate"] in current}
     for row in rows:
         described = studies.describe(trials.get(row["name"]))
         if described:
@@ -147,12 +153,17 @@ def run_search(config: Any, *, progress: Reporter, storage: Optional[str] = None
 
 
 def _redacted(url: str) -> str:
-    """A storage URL without its password, for the report."""
-    if "://" in url and "@" in url.split("://", 1)[1]:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
-    return url
+    """A storage URL without its password (user:password@ and ?password=), for the report."""
+    import re
+
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    if "@" in rest.split("/", 1)[0]:
+        credentials, host = rest.split("@", 1)
+        if ":" in credentials:
+            rest = f"{credentials.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}://" + re.sub(r"(?i)(password=)[^&]*", r"\1***", rest)
 
 
 STORAGE_ENV = "EDGEKIT_SEARCH_STORAGE"  # --storage's default; how local workers get it (never in argv)
@@ -173,7 +184,8 @@ def _start_workers(count: int, command: list[str], *, name: str, storage: str, l
     for number in range(1, count + 1):
         log = logs / f"search-worker-{number}.log"
         with log.open("w", encoding="utf-8") as handle:
-            process = subprocess.Popen([sys.executable, "-m", "edgekit", *command, "--study", name, "--worker", "--quiet"],
+            process = subprocess.Popen([sys.executable, "-m", "edgekit", *command, "--study", name, "--worker", "--quiet",
+                                        "--wait", "0"],
                                        stdout=subprocess.DEVNULL, stderr=handle,
                                        env={**os.environ, STORAGE_ENV: storage})  # not in argv: it may hold a password
         process.log = log  # type: ignore[attr-defined]
@@ -255,18 +267,34 @@ def _proxy_round(row: dict[str, Any], teacher: Any, train: Any, proxy_index: np.
                       progress=progress, callbacks=[], label=f"search {row['name']}", loss=plan.loss,
                       metrics=plan.metrics, loss_weights=plan.loss_weights)
     scored = plan.student
-    if row.get("sparsity") or row.get("clusters"):  # one-shot compression of a copy: a pessimistic proxy
-        from edgekit.tfenv import keras
-
-        scored = keras().models.clone_model(plan.student)
-        scored.set_weights(plan.student.get_weights())
-        compress_weights(scored, sparsity=row.get("sparsity", 0.0), clusters=row.get("clusters", 0))
+    if row.get("sparsity") or row.get("clusters"):
+        scored = _recovered_copy(plan.student, row, x, y, seed=config.build.seed)
     predictions = scored.predict(train.x[val_index], batch_size=512, verbose=0)
     accuracy = float(np.mean(predictions.argmax(-1) == train.y[val_index]))
     progress.say(f"  search {row['name']}: {epochs} proxy epochs -> validation accuracy {100 * accuracy:.2f} %")
     return {"epochs": epochs, "accuracy": round(accuracy, 5), "epochs_trained": epochs - before,
             "resumed": bool(state.get("resumed")),
             "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _recovered_copy(student: Any, row: dict[str, Any], x: np.ndarray, y: np.ndarray, *, seed: int) -> Any:
+    """A copy of the distilled student, pruned/clustered in one shot, then fine-tuned for one epoch on the
+    proxy data with every step projected back onto that structure (what the real steps' fine-tuning does)."""
+    from edgekit.tfenv import keras
+
+    k = keras()
+    k.utils.set_random_seed(seed)
+    copy = k.models.clone_model(student)
+    copy.set_weights(student.get_weights())
+    structure = compress_weights(copy, sparsity=row.get("sparsity", 0.0), clusters=row.get("clusters", 0))
+
+    class Project(k.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            structure.project()
+
+    copy.compile(optimizer=k.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    copy.fit(x, y, epochs=1, batch_size=128, verbose=0, callbacks=[Project()])
+    return copy
 
 
 def _final_build(row: dict[str, Any], config: Any, settings: SearchSection, progress: Reporter) -> dict[str, Any]:
@@ -276,7 +304,10 @@ def _final_build(row: dict[str, Any], config: Any, settings: SearchSection, prog
     spec = row["spec"]
     final = config.model_copy(deep=True)
     sparsity, clusters = row.get("sparsity", 0.0), row.get("clusters", 0)
-    replaced = {"distill"} | ({"prune"} if sparsity else set()) | ({"cluster"} if clusters else set())
+    # with sparsities / clusters searched, the config's own prune / cluster steps are templates only:
+    # a candidate with 0 is built without them, as it was measured
+    replaced = {"distill"} | ({"prune"} if sparsity or settings.sparsities != [0.0] else set()) | \
+        ({"cluster"} if clusters or settings.clusters != [0] else set())
     rest = [s for s in config.recipe if s.step not in replaced]
     final.recipe = [DistillStep(step="distill", alpha=spec["alpha"], depth=spec["depth"], resolution=spec["resolution"],
                                 block=spec["block"], epochs=settings.final_epochs)] + \
@@ -290,6 +321,15 @@ def _final_build(row: dict[str, Any], config: Any, settings: SearchSection, prog
     return {"accuracy": artifact["accuracy"], "accuracy_drop": artifact["accuracy_drop"], "bytes": artifact["bytes"],
             "gzip_bytes": artifact["gzip_bytes"], "p50_ms": artifact["latency"][0]["p50_ms"],
             "passed": report["passed"], "report": str(final.build.out / "report.json")}
+
+
+def _space_key(config: Any, settings: SearchSection) -> str:
+    """The space, schedule and budgets: a study only ever holds trials of one of these."""
+    import hashlib
+
+    text = json.dumps({"search": settings.model_dump(mode="json"),
+                       "budgets": config.targets.android.budgets.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _search_key(config: Any, settings: SearchSection) -> str:

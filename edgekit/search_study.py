@@ -52,14 +52,19 @@ def open_storage(spec: str) -> Any:
         raise ConfigError(f"--storage {scheme!r}: not a storage edgekit uses", hint=STORAGE_HINT)
     if spec.startswith("postgresql://"):  # SQLAlchemy 2.1 would pick psycopg 3; the pinned driver is psycopg2
         spec = "postgresql+psycopg2://" + spec[len("postgresql://"):]
-    try:
-        return optuna.storages.RDBStorage(
-            spec, heartbeat_interval=30, grace_period=120,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
-    except Exception as err:  # noqa: BLE001 - drivers raise many types; one line
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise EnvironmentProblem(f"cannot open the search storage: {first}",
-                                 hint="check the URL, that the database server runs and accepts this user") from None
+    for attempt in range(3):  # several processes creating Optuna's tables at once: one loses (optuna#1092)
+        try:
+            return optuna.storages.RDBStorage(
+                spec, heartbeat_interval=30, grace_period=120,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+        except Exception as err:  # noqa: BLE001 - drivers raise many types; one line
+            if attempt < 2:
+                time.sleep(2 + 3 * attempt)
+                continue
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise EnvironmentProblem(f"cannot open the search storage: {first}",
+                                     hint="check the URL, that the database server runs and accepts this user") from None
+    raise AssertionError("unreachable")
 
 
 def pruner(settings: Any) -> Any:
@@ -81,8 +86,10 @@ def load_study(storage: Any, name: str, settings: Any, *, create: bool) -> Any:
 
 
 def enqueue(study: Any, rows: list[dict[str, Any]], epochs: list[int]) -> int:
-    """One waiting trial per feasible candidate not in the study yet (resuming adds nothing twice)."""
-    known = {t.user_attrs.get("candidate") for t in study.get_trials(deepcopy=False)}
+    """One waiting trial per feasible candidate not in the study yet, or whose latest try failed (an
+    interrupted or crashed trial is tried again on resume; finished and running ones are not)."""
+    state = optuna.trial.TrialState
+    known = {t.user_attrs.get("candidate") for t in finished(study) if t.state != state.FAIL}
     added = 0
     for row in rows:
         if row["feasible"] and row["name"] not in known:
@@ -121,9 +128,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def wait_until_ready(storage: Any, name: str, settings: Any, *, timeout: float, say: Callable[[str], None]) -> Any:
-    """A worker started before the coordinator enqueued the candidates waits for the study (bounded)."""
-    deadline = time.monotonic() + timeout
+def wait_until_ready(storage: Any, name: str, settings: Any, *, timeout: Optional[float],
+                     say: Callable[[str], None]) -> Any:
+    """A worker started before the coordinator enqueued the candidates waits for the study (bounded,
+    unless `timeout` is None: local helpers wait as long as their coordinator runs)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     announced = False
     while True:
         try:
@@ -132,7 +141,7 @@ def wait_until_ready(storage: Any, name: str, settings: Any, *, timeout: float, 
                 return study
         except KeyError:  # no such study yet
             pass
-        if time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() > deadline:
             raise ConfigError(f"search study {name!r} was not set up within {timeout:.0f} s",
                               hint="start the coordinator (the same command without --worker) with the same "
                                    "--storage and --study")
@@ -143,36 +152,40 @@ def wait_until_ready(storage: Any, name: str, settings: Any, *, timeout: float, 
 
 
 def work(study: Any, objective: Callable[[Any], float], *, say: Callable[[str], None]) -> int:
-    """Run waiting trials until none is left; return how many this process ran."""
+    """Run waiting trials until none is left; return how many this process ran. A trial whose objective
+    raises is recorded as failed (and tried again when the search is resumed); the others go on."""
     state = optuna.trial.TrialState
-    ran = 0
+    mine: list[int] = []
     while study.get_trials(deepcopy=False, states=(state.WAITING,)):
-        before = len(study.get_trials(deepcopy=False))
-        study.optimize(_claimed(objective), n_trials=1, catch=(), gc_after_trial=True)
-        trial = study.get_trials(deepcopy=False)[-1] if len(study.get_trials(deepcopy=False)) > before else None
-        if trial is None or not trial.user_attrs.get("stray"):
-            ran += 1
-    return ran
+        study.optimize(_claimed(objective, mine), n_trials=1, catch=(Exception,), gc_after_trial=True)
+    return len(mine)
 
 
-def _claimed(objective: Callable[[Any], float]) -> Callable[[Any], float]:
+def _claimed(objective: Callable[[Any], float], mine: list[int]) -> Callable[[Any], float]:
     def run(trial: Any) -> float:
         if "candidate" not in trial.user_attrs:  # another worker took the last waiting trial first
             trial.set_user_attr("stray", True)
             raise optuna.TrialPruned()
         trial.set_user_attr("worker", worker_id())
+        mine.append(trial.number)
         return objective(trial)
     return run
 
 
-def wait_for_all(study: Any, *, say: Callable[[str], None], poll: float = 5.0) -> None:
-    """Block until no trial is waiting or running (other workers finish theirs)."""
+def wait_for_all(study: Any, objective: Callable[[Any], float], *, say: Callable[[str], None],
+                 poll: float = 5.0) -> None:
+    """Work on waiting trials, then block until no trial is waiting or running. While waiting, a trial
+    whose worker died is failed and enqueued again (heartbeats on PostgreSQL/SQLite; on the journal file,
+    a local worker process that is gone), and this process runs it."""
     state = optuna.trial.TrialState
     said = 0.0
     while True:
-        if isinstance(study._storage, optuna.storages.RDBStorage):  # heartbeats: a dead worker's trial is retried
-            optuna.storages.fail_stale_trials(study)
-        busy = study.get_trials(deepcopy=False, states=(state.WAITING, state.RUNNING))
+        work(study, objective, say=say)
+        optuna.storages.fail_stale_trials(study)  # nothing to do on storages without heartbeats
+        release_dead_local_trials(study)
+        if study.get_trials(deepcopy=False, states=(state.WAITING,)):
+            continue
+        busy = study.get_trials(deepcopy=False, states=(state.RUNNING,))
         if not busy:
             return
         if time.monotonic() - said > 60:
@@ -197,7 +210,7 @@ def finalists(trials: list[Any], count: int) -> list[str]:
         values = trial.intermediate_values
         last = max(values) if values else -1
         return (last, values.get(last, 0.0) if values else 0.0, -int(trial.user_attrs.get("gzip_bytes", 0)))
-    usable = [t for t in trials if t.intermediate_values]
+    usable = [t for t in trials if t.intermediate_values and t.state != optuna.trial.TrialState.FAIL]
     return [t.user_attrs["candidate"] for t in sorted(usable, key=rank, reverse=True)[:count]]
 
 

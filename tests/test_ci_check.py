@@ -161,6 +161,9 @@ def test_github_format_annotates_each_failed_budget(tmp_path, capsys):
     assert code == 1
     assert out.splitlines()[0].startswith("::error title=edgekit budget::android/model_int8.tflite: "
                                           "max_size_increase 100.0 %25 > limit 1 %25")
+    start = next(i for i, line in enumerate(out.splitlines()) if line.startswith("::stop-commands::"))
+    token = out.splitlines()[start].split("::")[2]
+    assert out.splitlines()[-1] == f"::{token}::" and len(token) == 32  # the table cannot issue commands
 
 
 def test_text_summary_fits_100_columns_and_says_what_it_left_out():
@@ -311,6 +314,7 @@ def test_dry_run_checks_the_targets_tools_and_exits_4_when_one_is_missing(tmp_pa
 def test_verbose_flag_turns_on_debug_output(monkeypatch, tmp_path):
     import os
 
-    monkeypatch.delenv("EDGEKIT_DEBUG", raising=False)  # undone after the test: the variable is removed again
+    monkeypatch.setenv("EDGEKIT_DEBUG", "")  # recorded, so the variable is restored (removed) after the test
+    monkeypatch.delenv("EDGEKIT_DEBUG")
     main(["-v", "why", str(tmp_path / "missing.tflite")])
     assert os.environ.get("EDGEKIT_DEBUG") == "1"

@@ -65,7 +65,15 @@ def test_two_workers_on_postgresql_share_one_study_and_pick_the_one_worker_winne
     names = [t.user_attrs["candidate"] for t in study.get_trials() if "candidate" in t.user_attrs]
     assert sorted(names) == sorted(r["name"] for r in result["candidates"] if r["feasible"])  # none twice
     assert result["winner"] == single["winner"] and result["winner"] is not None
-    assert "***" not in result["study"]["storage"] or "edgekit" in result["study"]["storage"]
+    assert result["study"]["storage"] == server.url  # no password in this URL: shown as it is
+
+
+def test_storage_urls_are_shown_without_their_password():
+    from edgekit.search import _redacted
+
+    assert _redacted("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
+    assert _redacted("postgresql://bob@db/x") == "postgresql://bob@db/x"
+    assert "s3cret" not in _redacted("postgresql://db/x?user=bob&password=s3cret")
 
 
 def test_search_storage_outside_the_allowlist_is_refused_in_one_line(tmp_path, tiny_model_path, capsys):

@@ -42,7 +42,8 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
-def place_labels(points: list[tuple[float, float, str]], *, right: float) -> list[tuple[float, float, str]]:
+def place_labels(points: list[tuple[float, float, str]], *, right: float,
+                 bottom: float = HEIGHT - 20) -> list[tuple[float, float, str]]:
     """Label positions (x, y baseline, text) next to their points, moved down until no label box overlaps
     another label or a point."""
     placed = [(px - 6, py - 6, px + 6, py + 6) for px, py, _ in points]  # labels keep off the points too
@@ -50,12 +51,13 @@ def place_labels(points: list[tuple[float, float, str]], *, right: float) -> lis
     for px, py, text in sorted(points, key=lambda p: (p[1], p[0])):
         width = CHAR_W * len(text)
         x = px + 8 if px + 8 + width <= right else px - 8 - width
-        y = py + 4
-        for _ in range(40):
+        candidates = [py + 4 + LABEL_H * step for step in range(40)]  # below the point first ...
+        candidates = [c for c in candidates if c <= bottom] + [py + 4 - LABEL_H * step for step in range(1, 40)]
+        for y in candidates:  # ... then above it, never under the axis labels
             box = (x, y - LABEL_H + 2, x + width, y + 2)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            if y - LABEL_H > 0 and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                                           for b in placed):
                 break
-            y += LABEL_H
         placed.append((x, y - LABEL_H + 2, x + width, y + 2))
         result.append((x, y, text))
     return result
