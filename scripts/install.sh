@@ -26,6 +26,8 @@ web_packages=()
 command -v chromium >/dev/null || web_packages+=(chromium)
 command -v node >/dev/null || web_packages+=(nodejs)
 command -v npm >/dev/null || web_packages+=(npm)
+# The search's scale-out tests start a throwaway PostgreSQL server (Debian package; never a running service).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || web_packages+=(postgresql)
 if [ ${#web_packages[@]} -gt 0 ]; then
   echo "installing Debian packages ${web_packages[*]}"
   apt_install "${web_packages[@]}"
