@@ -49,3 +49,27 @@ def test_why_refuses_what_it_cannot_read_in_one_line(tmp_path, capsys):
     assert main(["why", str(broken)]) == 2
     assert "not a readable .tflite" in capsys.readouterr().err
     assert main(["why", str(tmp_path / "model.mlpackage")]) == 2
+
+
+def test_why_reads_a_tfjs_manifest_with_quantized_weights_and_names_clustering(tmp_path):
+    """A hand-written TF.js graph model: a uint8 kernel holding 16 values per output channel, and a bias."""
+    kernel = np.repeat(np.arange(16, dtype=np.uint8)[None, :] * 7, 64 * 128 // 16, axis=0).reshape(64, 128)
+    bias = np.arange(128, dtype=np.float32)
+    (tmp_path / "group1-shard1of1.bin").write_bytes(kernel.tobytes() + bias.tobytes())
+    manifest = {"format": "graph-model", "modelTopology": {}, "weightsManifest": [{
+        "paths": ["group1-shard1of1.bin"],
+        "weights": [{"name": "dense/MatMul", "shape": [64, 128], "dtype": "float32",
+                     "quantization": {"dtype": "uint8", "min": -1.0, "scale": 0.01, "original_dtype": "float32"}},
+                    {"name": "dense/BiasAdd", "shape": [128], "dtype": "float32"}]}]}
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    result = breakdown(tmp_path, top=2)
+    first = next(e for e in result["top"] if e["tensor"] == "dense/MatMul")  # top is ordered by gzip bytes
+    assert first["bytes"] == 64 * 128 and first["dtype"] == "uint8"
+    assert first["max_unique_per_channel"] <= 16 and "clustered" in first["hint"]
+    assert result["weight_bytes"] == 64 * 128 + 128 * 4
+
+
+def test_why_refuses_a_manifest_whose_shard_leaves_the_folder(tmp_path, capsys):
+    (tmp_path / "model.json").write_text(json.dumps({"weightsManifest": [{"paths": ["../secret.bin"], "weights": []}]}))
+    assert main(["why", str(tmp_path / "model.json")]) == 2
+    assert "outside the folder" in capsys.readouterr().err
