@@ -4,11 +4,11 @@ print (built by `edgekit.diff.compare`). Its JSON Schema is `docs/check.schema.j
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from edgekit.report.model import schema_of, write_schema
 
 
 class _Closed(BaseModel):
@@ -80,12 +80,8 @@ class CheckDocument(_Closed):
 
 
 def json_schema() -> dict[str, Any]:
-    schema = CheckDocument.model_json_schema(by_alias=True)
-    schema["$id"] = "https://edgekit.dev/schemas/edgekit.check.v1.json"
-    return schema
+    return schema_of(CheckDocument, "edgekit.check.v1")
 
 
-if __name__ == "__main__":  # regenerate docs/check.schema.json
-    target = Path(__file__).resolve().parents[2] / "docs" / "check.schema.json"
-    target.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {target}")
+if __name__ == "__main__":
+    write_schema(json_schema(), "check.schema.json")

@@ -203,13 +203,23 @@ class Report(_Open):
         return render(self.to_dict())
 
 
-def json_schema() -> dict[str, Any]:
-    schema = Report.model_json_schema(by_alias=True)
-    schema["$id"] = "https://edgekit.dev/schemas/edgekit.report.v1.json"
+def schema_of(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """The JSON Schema of a document model, with its published id (`name`: e.g. edgekit.report.v1)."""
+    schema = model.model_json_schema(by_alias=True)
+    schema["$id"] = f"https://edgekit.dev/schemas/{name}.json"
     return schema
 
 
-if __name__ == "__main__":  # regenerate docs/report.schema.json
-    target = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
-    target.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+def write_schema(schema: dict[str, Any], file_name: str) -> None:
+    """Regenerate docs/<file_name> (`python -m edgekit.report.model` / `python -m edgekit.report.check_model`)."""
+    target = Path(__file__).resolve().parents[2] / "docs" / file_name
+    target.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {target}")
+
+
+def json_schema() -> dict[str, Any]:
+    return schema_of(Report, "edgekit.report.v1")
+
+
+if __name__ == "__main__":
+    write_schema(json_schema(), "report.schema.json")
