@@ -71,7 +71,7 @@ def rounds(out: Path, report: dict[str, Any], config: Any, n: int, *, progress: 
     import numpy as np
 
     from edgekit.profile.host import profile_tflite
-    from edgekit.profile.web import profile_folder
+    from edgekit.targets.web.harness import profile_folder
 
     web = [a for a in report["artifacts"] if a["target"] == "web"]
     tflite = (out / "web" / "model.tflite").read_bytes()

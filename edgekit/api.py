@@ -29,7 +29,7 @@ IN_MEMORY_DATA = "<in-memory arrays>"
 
 
 def build(config: Union[str, Path, dict[str, Any], Any, None] = None, *, model: Any = None, data: Any = None,
-          targets: str = "all", out: Union[str, Path, None] = None, quiet: bool = True) -> Report:
+          targets: str = "all", out: Union[str, Path, None] = None, quiet: bool = True) -> Optional[Report]:
     """Build every configured target (or `targets`: "android", "ios", "web", "all") and return the Report.
 
     `config` is an `edgekit.toml` path, a dict with the same sections, a `Config`, or None (then
@@ -37,9 +37,12 @@ def build(config: Union[str, Path, dict[str, Any], Any, None] = None, *, model: 
     a Keras model (Keras 3 or tf_keras) in memory; `data` is `(x, y)` (used to evaluate and to
     calibrate), `{"x_train", "y_train", "x_test", "y_test"}` arrays, or a `tf.data.Dataset` of
     `(x, y)` batches. In-memory data is used as given (dataset scale 1, mean 0, std 1) unless the
-    config's `[dataset]` says otherwise. The build's exit status is `report.exit_code`.
+    config's `[dataset]` says otherwise. The build's exit status is `report.exit_code`. In a
+    multi-worker run (`TF_CONFIG`), a worker other than the chief trains with the others and returns
+    None: the chief returns the Report.
     """
     from edgekit.config import Config, load_config, parse_config, resolve_paths
+    from edgekit.pipeline import WORKER_SCHEMA
     from edgekit.pipeline import build as run_build
     from edgekit.progress import Reporter
 
@@ -73,6 +76,8 @@ def build(config: Union[str, Path, dict[str, Any], Any, None] = None, *, model: 
         if out is not None:
             parsed.build.out = Path(out).resolve()
         report = run_build(parsed, target=targets, progress=Reporter(quiet=quiet))
+    if report.get("schema") == WORKER_SCHEMA:
+        return None
     if model is not None or data is not None:
         _name_in_memory_sources(report, parsed.build.out, model=model is not None, data=data is not None)
     return Report.from_dict(report)

@@ -76,22 +76,6 @@ def _web(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]:
     return results
 
 
-def recommend_web(artifacts: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    """The web runtime with the fastest browser p50 across the web artifacts, and what it costs."""
-    measured = [(a, e) for a in artifacts if a.get("target") == "web" for e in a.get("latency") or []
-                if e.get("where") == "browser" and usable(e)]
-    if not measured:
-        return None
-    artifact, best = min(measured, key=lambda pair: pair[1]["p50_ms"])
-    unavailable = sorted({f"{e['runtime']} {e['backend']}" for a in artifacts if a.get("target") == "web"
-                          for e in a.get("latency") or [] if e.get("where") == "browser" and e.get("p50_ms") is None})
-    return {"runtime": best.get("runtime"), "backend": best.get("backend"), "path": artifact["path"],
-            "p50_ms": best["p50_ms"], "first_inference_ms": best.get("first_inference_ms"),
-            "bytes_transferred": best.get("bytes_transferred"), "browser": best.get("browser"),
-            "compared": len(measured), "unavailable": unavailable,
-            "reason": f"fastest browser p50 of {len(measured)} measured runtime/backend pairs"}
-
-
 def usable(entry: dict[str, Any]) -> bool:
     """A latency entry a budget or a recommendation may read: it has a p50, its run did not fail, and the
     outputs it produced were right (fast but wrong is no measurement)."""

@@ -175,14 +175,22 @@ def cmd_build(args: argparse.Namespace) -> int:
         for name in names:
             state = f"cannot be built here: {problems[name].one_line()}" if name in problems else "ready"
             print(f"target {name}: {state}", file=sys.stderr)
+        if config.recipe:
+            from edgekit.distribute import read_plan
+
+            print(f"recipe training: {read_plan(config.build.distribute).describe()}", file=sys.stderr)
         return max((err.exit_code for err in problems.values()), default=EXIT_OK)
-    from edgekit.pipeline import build
+    from edgekit.pipeline import WORKER_SCHEMA, build
     from edgekit.progress import Reporter
     from edgekit.summary import print_summary
 
     from edgekit.report import exit_code
 
     report = build(config, target=args.target, progress=Reporter(quiet=args.quiet))
+    if report.get("schema") == WORKER_SCHEMA:
+        print(f"worker {report['worker']} of {report['workers']}: trained {', '.join(report['steps']) or 'nothing'} "
+              "with the others; the chief writes the build")
+        return EXIT_OK
     print_summary(report, out=config.build.out)
     return exit_code(report)
 

@@ -6,24 +6,21 @@ example.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from edgekit.config_errors import describe_error
-from edgekit.config_sections import ANDROID_DELEGATES, Budgets, ParityTolerance, Strict  # noqa: F401 (re-exported)
-from edgekit.config_targets import (  # noqa: F401 (re-exported: edgekit.config is where callers look)
-    IOS_VARIANTS, TFJS_QUANTIZE, TFLITE_PRECISIONS, WEB_BACKENDS, AndroidDevice, AndroidTarget, IosTarget,
-    PalettizeSection, WebTarget,
-)
+from edgekit.config_sections import Budgets, ParityTolerance, Strict  # noqa: F401 (re-exported)
 from edgekit.errors import ConfigError, InputError
 from edgekit.recipe import SearchSection, Step, check_order
 from edgekit.targets import registry
-from edgekit.units import parse_duration_ms, parse_size
+from edgekit.targets.android.settings import AndroidDevice, AndroidTarget  # noqa: F401 (re-exported)
+from edgekit.targets.ios.settings import IosTarget, PalettizeSection  # noqa: F401 (re-exported)
+from edgekit.targets.web.settings import WebTarget  # noqa: F401 (re-exported)
 
 DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 TARGET_NAMES = registry.NAMES
@@ -88,6 +85,8 @@ class BuildSection(Strict):
     seed: int = Field(0, json_schema_extra={"example": "seed = 0"})
     sanity_checks: bool = Field(
         True, json_schema_extra={"example": "sanity_checks = true  # false: build a model at chance accuracy anyway"})
+    distribute: Literal["auto", "off"] = Field(
+        "auto", json_schema_extra={"example": 'distribute = "auto"  # TF_CONFIG or several GPUs: tf.distribute'})
 
 
 class Config(Strict):
@@ -105,21 +104,12 @@ class Config(Strict):
         return value
 
     @model_validator(mode="after")
-    def _qat_precisions(self) -> "Config":
-        android = self.targets.android
-        if self.has_step("qat") and android is not None:
-            others = [p for p in android.precisions if p != "int8"]
-            if others:
-                raise ValueError(f"targets.android.precisions {others} cannot be built from a QAT-trained model "
-                                 "(its quantization is learned for int8); use precisions = [\"int8\"]")
-        return self
-
-    @model_validator(mode="after")
-    def _qat_web_precision(self) -> "Config":
-        web = self.targets.web
-        if self.has_step("qat") and web is not None and web.litertjs and web.tflite_precision != "dynamic":
-            raise ValueError(f"targets.web.tflite_precision = {web.tflite_precision!r} cannot be built from a QAT-trained "
-                             "model (it converts to int8 inside, float input/output); use tflite_precision = \"dynamic\"")
+    def _targets_fit_the_recipe(self) -> "Config":
+        steps = {step.step for step in self.recipe}
+        for name in registry.NAMES:
+            settings = getattr(self.targets, name)
+            if settings is not None and hasattr(settings, "check_recipe"):
+                settings.check_recipe(steps)
         return self
 
     def has_step(self, name: str) -> bool:
@@ -180,9 +170,10 @@ def resolve_paths(config: Config, *, base: Path) -> Config:
     config.dataset.path = absolute(config.dataset.path)
     config.build.out = absolute(config.build.out)
     config.build.cache = absolute(config.build.cache)
-    if config.targets.android is not None:
-        device = config.targets.android.device
-        device.benchmark_model = absolute(device.benchmark_model)
+    for name in registry.NAMES:
+        settings = getattr(config.targets, name)
+        if settings is not None and hasattr(settings, "resolve_paths"):
+            settings.resolve_paths(absolute)
     for step in config.recipe:
         if getattr(step, "student_path", None):
             step.student_path = str(absolute(Path(step.student_path)))

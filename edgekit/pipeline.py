@@ -12,19 +12,18 @@ from typing import Any
 
 from rich.markup import escape
 
-from edgekit import __version__, provenance, targets
-from edgekit.budgets import recommend_web
+from edgekit import __version__, distribute, provenance, targets
 from edgekit.config import Config
 from edgekit.context import BuildContext
 from edgekit.data import load_split
-from edgekit.errors import ConfigError, UnsupportedModelError
+from edgekit.errors import ConfigError, EnvironmentProblem, UnsupportedModelError
 from edgekit.labels import check_inputs, label_output, output_kind
 from edgekit.sanity import check_reference, raise_if_nonsense
 from edgekit.sanity import message as sanity_message
 from edgekit.progress import Reporter
 from edgekit.report import SCHEMA, report_passed, write_reports
 from edgekit.staging import check_output_dir, output_lock, staged_output
-from edgekit.targets import run
+from edgekit.targets import registry, run
 from edgekit.validate import accuracy
 
 
@@ -64,10 +63,20 @@ def space_needed(config: Config) -> int:
     return 8 * size + (64 << 20)
 
 
+WORKER_SCHEMA = "edgekit.worker/v1"  # what a non-chief training worker returns instead of a report
+
+
 def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
+    plan = distribute.read_plan(config.build.distribute)  # TF_CONFIG checked before anything loads
+    if not plan.chief:
+        return train_worker(config, plan, progress=progress)
     check_output_dir(config.build.out)
-    with output_lock(config.build.out):
-        return _build(config, target=target, progress=progress)
+    try:
+        with output_lock(config.build.out):
+            return _build(config, target=target, progress=progress)
+    finally:
+        if plan.kind == "multi_worker" and config.recipe:
+            distribute.barrier()  # the other workers wait here for the chief's build
 
 
 def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
@@ -88,6 +97,8 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
     from edgekit.compress.run import file_digest
     from edgekit.models import load_model
 
+    if config.recipe:
+        _start_strategy(config, progress)
     with progress.stage(f"model loaded: {config.model.path.name}"):
         model = load_model(config.model.path, allow_unsafe=config.model.allow_unsafe)
     data = config.dataset
@@ -109,6 +120,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
     if config.recipe:
         converted, reference, recipe_report, facts, scheme = _run_recipe(model, config, evaluation, reference_accuracy,
                                                                          label_index, progress)
+        notes += recipe_report.pop("notes")
 
     model_sha256 = file_digest(config.model.path)
     print_ = run.fingerprint(config, model_sha256)
@@ -164,7 +176,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
                                                          ("calibration", data.calibration_split, calibration))},
             },
             "artifacts": artifacts,
-            **({"web_recommendation": recommend_web(artifacts)} if "web" in present else {}),
+            **{key: value for name in present for key, value in registry.get(name).report_fields(artifacts).items()},
             "notes": list(converted.notes) + notes + sanity_notes + kept_notes,
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
@@ -216,13 +228,44 @@ def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy:
                  f"({100 * (compressed_accuracy - reference_accuracy):+.2f} pp)")
     report = {"steps": result.steps, "coverage": result.coverage, "layers": result.facts,
               "quantization": result.quantization, "keras_accuracy": round(compressed_accuracy, 6),
-              "keras_accuracy_drop": round(100 * (reference_accuracy - compressed_accuracy), 4)}
+              "keras_accuracy_drop": round(100 * (reference_accuracy - compressed_accuracy), 4),
+              **({"distribute": result.distribute} if result.distribute else {}), "notes": result.notes}
     return converted, outputs, report, result.facts, result.quantization
 
 
-def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str, Any]]:
-    from edgekit.targets import registry
+def _start_strategy(config: Config, progress: Reporter) -> distribute.Plan:
+    plan = distribute.start(config.build.distribute)
+    if plan.kind != "single":
+        progress.say(f"  training: {plan.describe()}")
+    return plan
 
+
+def train_worker(config: Config, plan: distribute.Plan, *, progress: Reporter) -> dict[str, Any]:
+    """A non-chief worker of a multi-worker run: train the recipe's distributed steps with the others, write
+    nothing (the chief converts, validates and writes the build)."""
+    if not config.recipe:
+        raise ConfigError(f"TF_CONFIG makes this process worker {plan.index} of {plan.workers}, but the config has "
+                          "no [[recipe]] to train together", hint="run the build on one machine without TF_CONFIG")
+    from edgekit.compress.run import apply_recipe, recipe_model
+    from edgekit.models import load_model
+
+    _start_strategy(config, progress)
+    with progress.stage(f"model loaded: {config.model.path.name}"):
+        model = load_model(config.model.path, allow_unsafe=config.model.allow_unsafe)
+    source = recipe_model(model, progress=progress, allow_unsafe=config.model.allow_unsafe)
+    result = apply_recipe(source, config, progress=progress)
+    with progress.stage("the chief finished the build"):
+        try:
+            distribute.barrier()
+        except Exception as err:  # noqa: BLE001 - TensorFlow's UnavailableError and kin: the chief is gone
+            raise EnvironmentProblem(f"worker {plan.index}: the chief stopped before finishing "
+                                     f"({type(err).__name__})", hint="see the chief's output; rerun every worker "
+                                     "(finished steps come from the cache)") from None
+    return {"schema": WORKER_SCHEMA, "worker": plan.index, "workers": plan.workers,
+            "steps": [s["step"] for s in result.steps if s.get("distributed")]}
+
+
+def _build_target(name: str, ctx: BuildContext, config: Config) -> list[dict[str, Any]]:
     return registry.get(name).build(ctx, config)  # names checked by resolve_targets
 
 

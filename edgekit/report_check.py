@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgekit.budgets import evaluate, recommend_web
+from edgekit.budgets import evaluate
 from edgekit.config import Budgets, describe_error
 from edgekit.errors import ConfigError, InputError
 from edgekit.report import load_report, report_passed
@@ -34,8 +34,12 @@ def apply_budgets(report: dict[str, Any], overrides: dict[str, Budgets], *, sour
         elif artifact.get("budgets"):
             artifact["budgets"] = evaluate(artifact, _recorded_budgets(artifact, source))
     report["passed"] = report_passed(report)
-    if any(a.get("target") == "web" for a in report["artifacts"]):
-        report["web_recommendation"] = recommend_web(report["artifacts"])
+    from edgekit.targets import registry
+
+    present = {a.get("target") for a in report["artifacts"]}
+    for target in registry.TARGETS:
+        if target.name in present:
+            report.update(target.report_fields(report["artifacts"]))
     return report
 
 

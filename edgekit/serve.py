@@ -10,7 +10,7 @@ URL layout (one origin, so the service worker at /sw.js controls everything):
 The service worker keeps three caches, each named by a hash of what it holds: the app shell
 (demo_app files), the runtimes (package-lock.json) and the model (the files under <out>/web/),
 so a new build replaces the cached model and nothing else. The file server is the one
-`edgekit profile --target web` uses (edgekit.profile.web), cross-origin isolated as there: the
+`edgekit profile --target web` uses (edgekit.targets.web.harness), cross-origin isolated as there: the
 browser's timer then resolves microseconds (100 µs without isolation), which the latency shown needs.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from edgekit import node
 from edgekit.errors import ConfigError, EnvironmentProblem, InputError
-from edgekit.profile.web import FileHandler
+from edgekit.targets.web.harness import FileHandler
 
 APP = Path(__file__).resolve().parent / "demo_app"
 APP_SKIP = {"test", "tools"}  # never served, should such folders appear beside the app
@@ -53,7 +53,7 @@ def check_build(out: Path) -> Path:
     if not (web / "samples.json").is_file() or not models:
         raise InputError(f"no web build in {out} (needs web/samples.json and web/tfjs/model.json or "
                          "web/model.tflite)", hint=BUILD_HINT)
-    from edgekit.targets.web import SAMPLES_SCHEMA
+    from edgekit.targets.web.build import SAMPLES_SCHEMA
     from edgekit.report import read_json
 
     samples = read_json(web / "samples.json", what="samples.json", hint=BUILD_HINT)

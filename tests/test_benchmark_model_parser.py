@@ -1,7 +1,7 @@
 """The benchmark_model output parser, on text in the tool's documented format (no phone here)."""
 import pytest
 
-from edgekit.profile.benchmark_model import BenchmarkOutputError, parse
+from edgekit.targets.android.benchmark_model import BenchmarkOutputError, parse
 
 # A 2025+ LiteRT build with --enable_op_profiling and --report_peak_memory_footprint (microseconds).
 WITH_PROFILE = """\

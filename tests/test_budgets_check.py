@@ -90,7 +90,7 @@ def test_check_reports_a_malformed_budget_entry_as_an_input_error(tmp_path):
 
 
 def test_web_recommendation_skips_a_runtime_whose_outputs_were_wrong():
-    from edgekit.budgets import recommend_web
+    from edgekit.targets.web.recommend import recommend_web
 
     wrong = {"where": "browser", "runtime": "tfjs", "backend": "webgl", "p50_ms": 0.2, "check": {"status": "failed"}}
     right = {"where": "browser", "runtime": "litertjs", "backend": "wasm", "p50_ms": 1.0, "check": {"status": "passed"}}

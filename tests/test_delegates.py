@@ -2,7 +2,7 @@
 interpreter, GPU/NNAPI rules applied to what the model really contains."""
 import pytest
 
-from edgekit.delegates import DELEGATES, compatibility, load_rules, read_ops, rule_reason
+from edgekit.targets.android.delegates import DELEGATES, compatibility, load_rules, read_ops, rule_reason
 
 from conftest import tiny_cnn
 

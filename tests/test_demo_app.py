@@ -247,7 +247,7 @@ def test_exported_samples_spread_over_the_classes_and_describe_the_app(web_build
 
 def test_default_app_title_comes_from_the_class_names_not_fashion_mnist():
     from edgekit.config import DatasetSection, WebTarget
-    from edgekit.targets.web import _app_text, _spread
+    from edgekit.targets.web.build import _app_text, _spread
 
     folder = DatasetSection(kind="image_folder", path="images")
     text = _app_text(WebTarget(), folder, ["cat", "dog"], [32, 48, 3])

@@ -79,8 +79,8 @@ def test_palettized_package_is_smaller_and_parity_is_never_passed_on_linux(clust
 
 
 def test_lossless_check_fails_when_the_package_differs_from_the_converted_weights(clustered_build):
-    from edgekit.targets.ios import input_specs, output_specs
-    from edgekit.targets.ios_weights import check_package
+    from edgekit.targets.ios.build import input_specs, output_specs
+    from edgekit.targets.ios.weights import check_package
 
     config, report = clustered_build
     artifact = by_variant(report)["palettized"]
@@ -100,7 +100,7 @@ def test_lossless_check_fails_when_the_package_differs_from_the_converted_weight
     from types import SimpleNamespace
 
     from edgekit.models import load_model
-    from edgekit.targets.ios_weights import layer_weights
+    from edgekit.targets.ios.weights import layer_weights
 
     loaded = load_model(config.model.path)
     ctx = SimpleNamespace(dataset=config.dataset, label_index=0, eval=SimpleNamespace(class_names=["a"] * 10))
@@ -194,7 +194,7 @@ def test_profile_on_linux_writes_the_mac_script_and_exits_4(clustered_build, tmp
 
 
 def test_mac_harness_timing_and_merge_with_fake_coreml_loader(clustered_build, tmp_path):
-    from edgekit.profile import coreml_harness
+    from edgekit.targets.ios import coreml_harness
 
     config, report = clustered_build
     calls = []

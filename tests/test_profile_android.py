@@ -9,7 +9,7 @@ import pytest
 
 from edgekit.cli import main
 from edgekit.config import AndroidDevice
-from edgekit.profile.android import benchmark_command
+from edgekit.targets.android.harness import benchmark_command
 
 from conftest import full_report, write_config
 from test_benchmark_model_parser import WITH_PROFILE
@@ -158,8 +158,8 @@ def test_profile_with_fake_adb_merges_device_numbers_and_budgets_read_them(tmp_p
 
 
 def test_device_entry_for_nnapi_on_android_15_notes_the_deprecation():
-    from edgekit.profile.android import latency_entry
-    from edgekit.profile.benchmark_model import parse
+    from edgekit.targets.android.harness import latency_entry
+    from edgekit.targets.android.benchmark_model import parse
 
     entry = latency_entry(parse(WITH_PROFILE), device=AndroidDevice(), delegate="nnapi", name="Pixel 9 (X)",
                           android_api=35)
@@ -182,7 +182,7 @@ def test_benchmark_command_quotes_paths_and_fits_both_phases_in_the_timeout():
 
 
 def test_a_run_that_exits_non_zero_is_failed_even_with_timings():
-    from edgekit.profile.android import _entry
+    from edgekit.targets.android.harness import _entry
 
     text = WITH_PROFILE + "ERROR: Node number 3 (CONV_2D) failed to invoke.\nBenchmarking failed.\n"
     entry = _entry(text, 1, device=AndroidDevice(), delegate="gpu", name="Pixel (X)", android_api=34)

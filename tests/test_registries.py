@@ -54,3 +54,45 @@ def test_importing_edgekit_its_cli_config_and_registries_loads_no_heavy_library(
             "edgekit.report.model; print(sorted({m.split('.')[0] for m in sys.modules} & set(%r)))" % (HEAVY,))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_each_target_is_one_folder_with_the_parts_the_interface_names():
+    import importlib
+    from pathlib import Path
+
+    from edgekit.targets import registry
+
+    root = Path(registry.__file__).parent
+    for target in registry.TARGETS:
+        folder = root / target.name
+        assert (folder / "defaults.toml").is_file() and target.defaults(), target.name
+        assert importlib.import_module(f"edgekit.targets.{target.name}").TARGET is target
+        assert target.settings.__module__ == f"edgekit.targets.{target.name}.settings"
+        assert callable(target.part("build").build)
+        assert callable(target.profiler().run)
+        report = target.part("report")
+        assert report.PLACE in ("runtimes", "details") and callable(report.section)
+        assert "budgets" in target.settings.model_fields
+
+
+def test_no_module_outside_the_target_folders_lists_the_target_names():
+    """"No list of target names anywhere else": a literal tuple/list/set/dict naming two or more targets
+    outside `edgekit/targets/` would be a second registry that a new target has to be added to."""
+    import ast
+    from pathlib import Path
+
+    from edgekit.targets import registry
+
+    names = set(registry.NAMES)
+    package = Path(registry.__file__).parent.parent
+    found = []
+    for path in package.rglob("*.py"):
+        if "targets" in path.relative_to(package).parts[:1] or "node_modules" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            items = (node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set))
+                     else node.keys if isinstance(node, ast.Dict) else [])
+            named = {item.value for item in items if isinstance(item, ast.Constant) and item.value in names}
+            if len(named) >= 2:
+                found.append(f"{path.relative_to(package)}:{node.lineno} {sorted(named)}")
+    assert not found, found

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.budgets import evaluate, recommend_web
+from edgekit.budgets import evaluate
+from edgekit.targets.web.recommend import recommend_web
 from edgekit.cli import main
 from edgekit.config import Budgets, parse_config
 from edgekit.errors import ConfigError
@@ -193,7 +194,7 @@ def test_web_server_serves_only_its_roots_on_loopback(tmp_path):
     import urllib.error
     import urllib.request
 
-    from edgekit.profile.web import serve
+    from edgekit.targets.web.harness import serve
 
     (tmp_path / "build" / "web").mkdir(parents=True)
     (tmp_path / "build" / "web" / "model.tflite").write_bytes(b"TFL3")
@@ -242,7 +243,7 @@ def test_web_node_script_timeout_lets_node_clean_up_before_it_is_killed(tmp_path
 
 
 def test_web_browser_entries_keep_their_identity_when_a_backend_fails():
-    from edgekit.profile.web import _entry
+    from edgekit.targets.web.harness import _entry
 
     samples = {"outputs": [{"name": "probs"}], "label_output": "probs",
                "samples": [{"label": i % 3, "outputs": {"probs": [0.8, 0.1, 0.1]}} for i in range(10)]}

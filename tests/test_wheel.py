@@ -75,7 +75,7 @@ def test_wheel_carries_the_demo_app_scripts_and_lock_and_no_node_modules(wheel):
     for needed in ("edgekit/demo_app/index.html", "edgekit/demo_app/app.mjs", "edgekit/demo_app/sw.js",
                    "edgekit/demo_app/manifest.webmanifest", "edgekit/demo_app/icons/icon-192.png",
                    "edgekit/web/node_eval.mjs", "edgekit/web/bench.html", "edgekit/web/package.json",
-                   "edgekit/web/package-lock.json", "edgekit/targets/web.toml", "edgekit/starter.toml",
+                   "edgekit/web/package-lock.json", "edgekit/targets/web/defaults.toml", "edgekit/starter.toml",
                    "edgekit/report/model.py"):
         assert needed in names, needed
     assert not [n for n in names if "node_modules" in n or n.startswith(("tests/", "examples/", "scripts/"))]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit import __version__
+from edgekit import __version__, distribute
 from edgekit.compress.facts import layer_facts
 from edgekit.compress.train import classifier_loss, fine_tune, outputs_probabilities
 from edgekit.config import Config
@@ -33,6 +33,8 @@ class Compressed:
     facts: list[dict[str, Any]] = field(default_factory=list)
     quantization: str | None = None  # "QAT", "PQAT", "CQAT", "PCQAT" when the model is QAT-trained
     params: int = 0  # parameters of the compressed model (the student's after distillation)
+    distribute: dict[str, Any] | None = None  # the tf.distribute plan, when training ran under a strategy
+    notes: list[str] = field(default_factory=list)
 
 
 def recipe_model(model: LoadedModel, *, progress: Reporter, allow_unsafe: bool = False) -> LoadedModel:
@@ -64,35 +66,58 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
     result = Compressed(keras_model=current)
     done: list[str] = []
     model_digest = file_digest(model.path)  # hashed once: every step's cache key starts from it
+    strategy, plan = distribute.current()
+    cache = config.build.cache if plan.chief else config.build.cache / f"worker-{plan.index}"
+    last_distributed = max((i for i, s in enumerate(config.recipe) if STEPS[s.step].distributed), default=-1)
+    if strategy is not None:
+        result.distribute = plan.to_dict()
+    last_in_scope = False
     for index, settings in enumerate(config.recipe):
         step = STEPS[settings.step]
         label = f"recipe {index + 1}/{len(config.recipe)} {step.name}"
-        folder = config.build.cache / f"{index}-{step.name}-{_cache_key(model_digest, config, upto=index)}"
+        if not plan.chief and index > last_distributed:
+            progress.say(f"  {label}: left to the chief (it does not train under a strategy)")
+            break
+        distributed = strategy is not None and step.distributed
+        if strategy is not None:
+            current = distribute.plain_copy(current, in_scope=distributed)
+            if not distributed:
+                result.notes.append(f"recipe step {step.name} trained on the chief alone, not under "
+                                    f"{plan.describe().split(',')[0]}: {step.not_distributed_reason}")
+                progress.say(f"  {label}: trained on the chief alone ({step.not_distributed_reason})")
+        folder = cache / f"{index}-{step.name}-{_cache_key(model_digest, config, upto=index)}"
         started = time.perf_counter()
         ctx = StepContext(x=train.x, y=train.y, total_steps=settings.epochs * -(-len(train) // settings.batch_size),
                           done=list(done), seed=config.build.seed + index, say=progress.say, stage=progress.stage)
         if step.keeps_wrappers and not result.facts:
             result.facts = layer_facts(current, {**result.coverage})  # the structure, before the wrappers
             result.params = int(current.count_params())
-        prepared = step.prepare(current, settings, ctx)
-        if prepared.coverage is not None:
-            result.coverage[step.name] = prepared.coverage
-            applied = sum(1 for e in prepared.coverage if e["status"] == "applied")
-            skipped = [e["layer"] for e in prepared.coverage if e["status"] == "skipped"]
-            progress.say(f"  {label}: {applied} layers wrapped"
-                         + (f", left as they are: {', '.join(skipped)}" if skipped else ""))
-        history = fine_tune(prepared.train_model, settings, x=train.x,
-                            y=train.y if prepared.targets is None else prepared.targets, folder=folder,
-                            seed=ctx.seed, progress=progress, callbacks=prepared.callbacks, label=label,
-                            loss=prepared.loss if prepared.loss is not None else loss,
-                            metrics=prepared.metrics if prepared.metrics is not None else metrics,
-                            loss_weights=prepared.loss_weights)
-        current = step.finish(prepared, settings, ctx)
+        with distribute.scope(distributed):
+            prepared = step.prepare(current, settings, ctx)
+            if distributed:
+                distribute.sync_batch_norm(prepared.train_model)
+            if prepared.coverage is not None:
+                result.coverage[step.name] = prepared.coverage
+                applied = sum(1 for e in prepared.coverage if e["status"] == "applied")
+                skipped = [e["layer"] for e in prepared.coverage if e["status"] == "skipped"]
+                progress.say(f"  {label}: {applied} layers wrapped"
+                             + (f", left as they are: {', '.join(skipped)}" if skipped else ""))
+            history = fine_tune(prepared.train_model, settings, x=train.x,
+                                y=train.y if prepared.targets is None else prepared.targets, folder=folder,
+                                seed=ctx.seed, progress=progress, callbacks=prepared.callbacks, label=label,
+                                loss=prepared.loss if prepared.loss is not None else loss,
+                                metrics=prepared.metrics if prepared.metrics is not None else metrics,
+                                loss_weights=prepared.loss_weights)
+            current = step.finish(prepared, settings, ctx)
+        last_in_scope = distributed
         if step.replaces_model:
             loss, metrics = classifier_loss(from_logits=not outputs_probabilities(current))
         result.quantization = prepared.record.get("scheme", result.quantization)
-        result.steps.append(_record(settings, started, folder, history, **prepared.record))
+        extra = {"distributed": distributed} if strategy is not None else {}
+        result.steps.append(_record(settings, started, folder, history, **prepared.record, **extra))
         done.append(step.name)
+    if last_in_scope:  # compiled under the strategy: a plain copy predicts and converts on the chief alone
+        current = distribute.plain_copy(current, in_scope=False)
     if not result.facts:
         result.facts = layer_facts(current, result.coverage)
     else:

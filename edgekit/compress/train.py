@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgekit import distribute
 from edgekit.progress import Reporter
 
 if TYPE_CHECKING:  # annotations only: importing edgekit.recipe here would be circular
@@ -62,6 +63,9 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path
         folder.mkdir(parents=True)
         manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
         state = {"epochs_done": 0, "history": []}
+    if not distribute.all_agree(state["epochs_done"] if manager.latest_checkpoint else 0):
+        progress.say(f"  {label}: the workers' checkpoints differ; every worker trains this step from the start")
+        state = {"epochs_done": 0, "history": []}
     if state["epochs_done"] and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
         if state["epochs_done"] < step.epochs:
@@ -75,6 +79,7 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path
         return {**state, "resumed": False}
     dataset = (tf.data.Dataset.from_tensor_slices((x, tuple(y) if isinstance(y, (tuple, list)) else y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
                .batch(step.batch_size).prefetch(tf.data.AUTOTUNE))
+    dataset = distribute.shard_option(dataset)  # under a strategy: each worker its part of every global batch
     start_epoch = state["epochs_done"]
     tracker = _EpochLog(k, progress=progress, label=label, epochs=step.epochs, steps=steps, folder=folder,
                         manager=manager, state=state)

@@ -70,6 +70,8 @@ class RecipeStep:
     summary: ClassVar[str]  # one line for the docs and `--help`
     replaces_model: ClassVar[bool] = False  # a new model (a student): losses are re-derived from it afterwards
     keeps_wrappers: ClassVar[bool] = False  # the model stays wrapped after finish (QAT): structure is read before
+    distributed: ClassVar[bool] = True  # trains under a tf.distribute strategy when one runs (else: the chief alone)
+    not_distributed_reason: ClassVar[str] = ""
 
     def prepare(self, model: Any, settings: Any, ctx: StepContext) -> Prepared:
         raise NotImplementedError

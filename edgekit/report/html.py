@@ -14,6 +14,7 @@ from edgekit.budgets import pick_latency
 from edgekit.report import gate_passed
 from edgekit.report.markdown import render as render_markdown
 from edgekit.report.plots import latency_plot, size_accuracy_plot
+from edgekit.targets import registry
 
 
 def render(report: dict[str, Any], baseline: Optional[dict[str, Any]] = None) -> str:
@@ -59,9 +60,8 @@ def ship_summary(report: dict[str, Any]) -> str:
         latency = pick_latency(best.get("latency") or [])
         if latency and latency.get("p50_ms") is not None:
             facts.append(f"p50 {latency['p50_ms']:.2g} ms ({latency.get('where')})")
-        runtime = ""
-        if target == "web" and report.get("web_recommendation"):
-            runtime = f" on {_e((report['web_recommendation'] or {}).get('runtime') or '')}"
+        note = registry.get(target).ship_note(report) if target in registry.BY_NAME else ""
+        runtime = f" on {_e(note)}" if note else ""
         items.append(f"<li><strong>{_e(target)}</strong>: <code>{_e(best['path'])}</code>{runtime} — "
                      f"{_e(', '.join(facts))}</li>")
     return "<section class='ship'><h2>What to ship</h2><ul>" + "".join(items) + "</ul></section>" if items else ""

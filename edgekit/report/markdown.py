@@ -4,12 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.budgets import best_by_place, describe, latency_text
-from edgekit.report import coreml as coreml_section
-from edgekit.report import delegates as delegate_section
 from edgekit.report import latency as latency_section
 from edgekit.report import sizes as sizes_section
 from edgekit.report import count_text, parity_text
-from edgekit.report import web as web_section
+from edgekit.targets import registry
 
 
 def _pct(value: Any) -> str:
@@ -66,6 +64,11 @@ def _recipe(report: dict[str, Any]) -> list[str]:
              f"({_pp(0.0 - recipe['keras_accuracy_drop'])} vs the original)"
              + (f"; quantization-aware training scheme {recipe['quantization']}" if recipe.get("quantization") else ""),
              "", "| step | epochs | time | last train accuracy | layers applied | left as they are |", "|---|---:|---:|---:|---:|---|"]
+    plan = recipe.get("distribute")
+    if plan:
+        alone = [s["step"] for s in recipe.get("steps", []) if s.get("distributed") is False]
+        lines[5:5] = [f"Trained with {plan['strategy'].split(', this one')[0]}"
+                      + (f"; {', '.join(alone)} on the chief alone (see Notes)" if alone else "") + ".", ""]
     for step in recipe.get("steps", []):
         history = step.get("history") or [{}]
         coverage = recipe.get("coverage", {}).get(step["step"], [])
@@ -83,6 +86,13 @@ def _recipe(report: dict[str, Any]) -> list[str]:
             lines.append(f"| `{a['path']}` | {w.get('layer') or '?'} {w['shape']} | {w['dtype']} | "
                          f"{100 * w['sparsity']:.1f} % | {w['max_unique_per_channel']} |")
     return lines
+
+
+def _target_sections(report: dict[str, Any], place: str) -> list[str]:
+    """Each target's own report.md section for `place`, in registry order, for targets the report has."""
+    present = {a.get("target") for a in report.get("artifacts", [])}
+    return [line for target in registry.TARGETS if target.name in present
+            for line in target.report_section(report, place)]
 
 
 def render(report: dict[str, Any]) -> str:
@@ -106,7 +116,7 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += _targets(report)
     lines += _recipe(report)
-    lines += web_section.section(report)
+    lines += _target_sections(report, "runtimes")
     gated = [(a, b) for a in report.get("artifacts", []) for b in a.get("budgets", [])]
     if gated:
         lines += ["", "## Budgets", "", "| artifact | budget | limit | actual | result |", "|---|---|---:|---:|---|"]
@@ -115,8 +125,7 @@ def render(report: dict[str, Any]) -> str:
             where = f" ({b['where']})" if b.get("where") else ""
             lines.append(f"| `{a['path']}` | {b['name']} | {limit} | {actual}{where} | {'pass' if b['passed'] else '**FAIL**'} |")
     lines += latency_section.section(report)
-    lines += delegate_section.section(report)
-    lines += coreml_section.section(report)
+    lines += _target_sections(report, "details")
     lines += sizes_section.section(report)
     notes = list(report.get("notes", []))
     if any(e.get("where") == "host" for a in report.get("artifacts", []) for e in a.get("latency", [])):

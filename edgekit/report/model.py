@@ -135,6 +135,31 @@ class Provenance(_Open):
     data: dict[str, DataSubset] = Field(default_factory=dict, description="eval and calibration subsets")
 
 
+class RecipeStepEntry(_Open):
+    step: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    seconds: Optional[float] = None
+    resumed: bool = False
+    history: list[dict[str, Any]] = Field(default_factory=list, description="per epoch: loss, accuracy, seconds")
+    distributed: Optional[bool] = Field(
+        None, description="trained under the run's tf.distribute strategy (set only when one ran; false: the chief alone)")
+
+
+class TrainingPlan(_Open):
+    kind: Literal["multi_worker", "mirrored"]
+    workers: int = Field(description="processes training together (1 for mirrored)")
+    replicas: int = Field(description="replicas in sync: workers, or GPUs for mirrored")
+    strategy: str = Field(description="e.g. MultiWorkerMirroredStrategy, 2 workers")
+
+
+class Recipe(_Open):
+    steps: list[RecipeStepEntry] = Field(default_factory=list)
+    quantization: Optional[str] = Field(None, description="QAT, PQAT, CQAT or PCQAT when the model is QAT-trained")
+    keras_accuracy: Optional[float] = Field(None, description="the compressed Keras model's accuracy (fraction)")
+    keras_accuracy_drop: Optional[float] = Field(None, description="percentage points below the original")
+    distribute: Optional[TrainingPlan] = Field(None, description="present when training ran under tf.distribute")
+
+
 class Report(_Open):
     """One build across all targets; `passed` is the CI gate."""
     schema_: Literal["edgekit.report/v1"] = Field("edgekit.report/v1", alias="schema")
@@ -144,7 +169,7 @@ class Report(_Open):
     targets: list[str] = Field(default_factory=list)
     target_status: dict[str, TargetStatus] = Field(default_factory=dict)
     reference: Reference
-    recipe: Optional[dict[str, Any]] = None
+    recipe: Optional[Recipe] = None
     provenance: Optional[Provenance] = None
     artifacts: list[Artifact]
     web_recommendation: Optional[dict[str, Any]] = None

@@ -1,19 +1,16 @@
-"""Targets are data: `<name>.toml` beside this file holds each target's defaults."""
+"""Targets are plug-ins: one folder each (`android/`, `ios/`, `web/`), listed in `registry.py`."""
 from __future__ import annotations
 
-import tomllib
-from importlib import resources
 from typing import Any
 
-from edgekit.targets.registry import NAMES
+from edgekit.targets.registry import BY_NAME, NAMES
 
 AVAILABLE = NAMES  # targets this version builds (targets/registry.py)
 KNOWN = NAMES
 
 
 def defaults(name: str) -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return BY_NAME[name].defaults()
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def build(ctx: BuildContext, cfg: WebTarget) -> list[dict[str, Any]]:
             artifacts[1]["notes"] = [f"{ctx.quantization} model: int8 inside with the ranges it learned, float input "
                                      "and output; parity compares with the QAT model"]
     if cfg.profile_browser:
-        from edgekit.profile.web import profile_folder
+        from edgekit.targets.web.harness import profile_folder
 
         built = [a for a in artifacts if a.get("status") != "failed"]
         for result in profile_folder(ctx.stage, built, cfg, progress=ctx.progress):

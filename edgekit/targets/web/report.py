@@ -10,6 +10,20 @@ def _ms(value: Any) -> str:
     return "—" if value is None else f"{value:,.3f}"
 
 
+PLACE = "runtimes"  # before the budget table
+
+
+def report_fields(artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+    from edgekit.targets.web.recommend import recommend_web
+
+    return {"web_recommendation": recommend_web(artifacts)}
+
+
+def ship_note(report: dict[str, Any]) -> str:
+    """The runtime the "What to ship" line names for the web platform."""
+    return ((report.get("web_recommendation") or {}).get("runtime")) or ""
+
+
 def section(report: dict[str, Any]) -> list[str]:
     rows = [(a, e) for a in report.get("artifacts", []) if a.get("target") == "web"
             for e in a.get("latency") or [] if e.get("where") == "browser"]

@@ -27,13 +27,13 @@ def run(config: Any, *, out: Path, args: Any, progress: Any) -> list[dict[str, A
     artifacts = ios_artifacts(load_report(out / "report.json"))
     settings = {"runs": cfg.profile_runs, "warmup": cfg.profile_warmup, "compute_units": list(UNITS.values())}
     script = write_script(out / "ios" / SCRIPT, artifacts, settings)
-    from edgekit.targets.ios import can_predict
+    from edgekit.targets.ios.build import can_predict
 
     if not can_predict():
         raise EnvironmentProblem(
             f"Core ML latency needs macOS; wrote {script} — copy {out} to a Mac, run `python3 ios/{SCRIPT}` there "
             f"(needs coremltools), then: edgekit profile --target ios --merge ios_latency.json")
-    from edgekit.profile import coreml_harness
+    from edgekit.targets.ios import coreml_harness
 
     return coreml_harness.measure_all(out, artifacts, runs=settings["runs"], warmup=settings["warmup"],
                                       units=settings["compute_units"], log=progress.say)
@@ -49,7 +49,7 @@ def ios_artifacts(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def write_script(path: Path, artifacts: list[dict[str, Any]], settings: dict[str, Any]) -> Path:
     """The harness with the package list filled in, written atomically."""
-    text = resources.files("edgekit.profile").joinpath("coreml_harness.py").read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("coreml_harness.py").read_text(encoding="utf-8")
     for name, value in (("ARTIFACTS: list = []", f"ARTIFACTS: list = {json.dumps(artifacts)}"),
                         ("SETTINGS: dict = ", None)):
         if value is None:

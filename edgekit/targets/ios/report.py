@@ -4,6 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 
+PLACE = "details"  # after the latency table
+
+
 def section(report: dict[str, Any]) -> list[str]:
     packages = [a for a in report.get("artifacts", []) if a.get("target") == "ios" and a.get("coreml")]
     if not packages:

@@ -4,7 +4,7 @@
   model's flatbuffer (subgraph 0, the graph the interpreter runs).
 - XNNPACK is measured: the real LiteRT interpreter applies its default XNNPACK delegate and the
   nodes it replaced are counted (the partitioning code is the same on arm64 phones).
-- GPU and NNAPI follow the documented op-support rules in `targets/android_delegates.toml`.
+- GPU and NNAPI follow the documented op-support rules in `targets/android/delegates.toml`.
   The TFLite analyzer's `gpu_compatibility=True` check was tried and not used: in the pinned
   wheels (TF 2.19, ai-edge-litert 2.3) it reports UNIQUE and RFFT2D as GPU-compatible, ops the
   GPU delegate rejects, so it cannot gate a build.
@@ -20,7 +20,7 @@ from typing import Any, Optional
 from edgekit.lazy import litert_schema as schema_py_generated
 
 DELEGATES = ("xnnpack", "gpu", "nnapi")
-RULES_FILE = "android_delegates.toml"
+RULES_FILE = "delegates.toml"
 
 # Builtin option fields whose integer value is an enum of the schema.
 _ENUM_FIELDS = {
@@ -38,7 +38,7 @@ _SKIP_GETTERS = ("GetRootAs", "Init")
 
 
 def load_rules() -> dict[str, Any]:
-    text = resources.files("edgekit.targets").joinpath(RULES_FILE).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath(RULES_FILE).read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

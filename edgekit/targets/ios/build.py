@@ -28,7 +28,7 @@ MAX_LUT = 256  # Core ML LUTs hold at most 2^8 entries
 
 def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
     from edgekit.converters import coreml
-    from edgekit.targets.ios_weights import layer_weights
+    from edgekit.targets.ios.weights import layer_weights
 
     model, reference = ctx.float_source()
     layers = layer_weights(model.keras_model, ctx.facts) if model.keras_model is not None else []
@@ -49,7 +49,7 @@ def build(ctx: BuildContext, cfg: IosTarget) -> list[dict[str, Any]]:
             _describe(mlmodel, variant, cfg, class_names=ctx.eval.class_names if ctx.label_index is not None else None)
             mlmodel.save(str(ctx.stage / relative))
         with ctx.progress.stage(f"ios {variant}: package read back and checked"):
-            from edgekit.targets.ios_weights import check_package
+            from edgekit.targets.ios.weights import check_package
 
             checks, formats = check_package(ctx.stage / relative, specs=specs, outputs=outputs, classify=classify,
                                             labels=labels, cfg=cfg, layers=planned, plan=plan, before=before, fp16=fp16)
@@ -170,7 +170,7 @@ def compress(model: Any, variant: str, layers: list[Any], cfg: IosTarget
 
     target = cfg.minimum_deployment_target
     joint_ok = coreml.version(target) >= coreml.version(coreml.NEEDS["joint"])
-    from edgekit.targets.ios_weights import op_layers, unmatched_ops
+    from edgekit.targets.ios.weights import op_layers, unmatched_ops
 
     consumers = coreml.weight_consumers(model)
     before = {op: value for op, _, value in consumers.values()}

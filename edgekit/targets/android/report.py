@@ -42,6 +42,9 @@ def _op_rows(ops: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+PLACE = "details"  # after the latency table
+
+
 def section(report: dict[str, Any]) -> list[str]:
     checked = [a for a in report.get("artifacts", []) if a.get("delegates")]
     if not checked:
@@ -49,7 +52,7 @@ def section(report: dict[str, Any]) -> list[str]:
     first = checked[0]["delegates"]
     lines = ["", "## Delegate compatibility (Android)", "",
              f"XNNPACK: {first['xnnpack']['method']}. GPU and NNAPI: the documented op-support rules "
-             f"(`edgekit/targets/android_delegates.toml`), NNAPI checked for Android API {first.get('min_sdk', '?')}. "
+             f"(`edgekit/targets/android/delegates.toml`), NNAPI checked for Android API {first.get('min_sdk', '?')}. "
              "Partitions: delegated runs of the graph; each boundary copies tensors between delegate and CPU.", "",
              "| artifact | delegate | delegated nodes | fraction | partitions | would fall back |",
              "|---|---|---:|---:|---:|---|"]

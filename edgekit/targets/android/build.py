@@ -13,7 +13,7 @@ from edgekit.context import BuildContext
 
 def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
     from edgekit.converters import tflite
-    from edgekit.delegates import compatibility
+    from edgekit.targets.android.delegates import compatibility
     from edgekit.litert import TFLiteRunner, run
     from edgekit.profile.host import profile_tflite
     from edgekit.structure import tflite_structure

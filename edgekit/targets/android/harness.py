@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from edgekit.config import AndroidDevice, Config
 from edgekit.errors import ConfigError, EnvironmentProblem, InputError
-from edgekit.profile.benchmark_model import BenchmarkOutputError, parse
+from edgekit.targets.android.benchmark_model import BenchmarkOutputError, parse
 
 RUNTIME = "litert-benchmark_model"
 DELEGATE_FLAGS = {
@@ -145,7 +145,7 @@ def latency_entry(parsed: dict[str, Any], *, device: AndroidDevice, delegate: st
 
 
 def _nnapi_deprecated_from() -> int:
-    from edgekit.delegates import load_rules
+    from edgekit.targets.android.delegates import load_rules
 
     return int(load_rules()["nnapi"]["deprecated_from_api"])
 

@@ -1,0 +1,233 @@
+"""Training across workers on tf.distribute: MultiWorkerMirroredStrategy when `TF_CONFIG` names a
+cluster, MirroredStrategy on a machine with several GPUs, one process otherwise (the default).
+
+Every worker runs the same `edgekit build` with its own `TF_CONFIG`; the recipe's steps train in
+lockstep (gradients all-reduced, each worker reading its shard of every global batch, so
+`batch_size` stays the global batch). The chief (task type "chief", else worker 0) goes on to
+convert, validate and write the build; the other workers stop after the last distributed step.
+A step whose wrappers do not train correctly under a strategy (`RecipeStep.distributed = False`:
+QAT, whose quantizer ranges are per replica) runs on the chief alone, and the report says so.
+
+`TF_CONFIG` is read through an allowlist before TensorFlow sees it: a JSON object with a
+`cluster` of `chief`/`worker` lists of `host:port` strings and a `task` naming one of them.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from edgekit.errors import ConfigError
+
+TASK_TYPES = ("chief", "worker")  # MultiWorkerMirroredStrategy's roles; evaluators and ps are not used
+ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):[0-9]{1,5}$")
+MAX_TF_CONFIG = 64 * 1024
+MAX_WORKERS = 1024
+HINT = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+        '"index": 0}}\' on each machine (its own index), or unset it for one process')
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str = "single"  # "single" | "multi_worker" | "mirrored"
+    workers: int = 1
+    index: int = 0  # this process's place among the workers (the chief is 0)
+    task: str = "worker"
+    devices: int = 1  # replicas in sync: workers, or GPUs for "mirrored"
+
+    @property
+    def chief(self) -> bool:
+        return self.index == 0
+
+    def describe(self) -> str:
+        if self.kind == "multi_worker":
+            return (f"MultiWorkerMirroredStrategy, {self.workers} workers, this one is "
+                    f"{'the chief' if self.chief else f'worker {self.index}'}")
+        if self.kind == "mirrored":
+            return f"MirroredStrategy on {self.devices} GPUs"
+        return "one process"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "workers": self.workers, "replicas": self.devices, "strategy": self.describe()}
+
+
+def read_plan(setting: str = "auto", environ: Optional[dict[str, str]] = None) -> Plan:
+    """The plan `TF_CONFIG` asks for (validated), without importing TensorFlow. `setting` "off" ignores it."""
+    raw = (environ if environ is not None else os.environ).get("TF_CONFIG", "").strip()
+    if setting == "off" or not raw:
+        return Plan()
+    if len(raw) > MAX_TF_CONFIG:
+        raise ConfigError(f"TF_CONFIG is {len(raw):,} characters; at most {MAX_TF_CONFIG:,}", hint=HINT)
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"TF_CONFIG is not JSON ({err.msg} at character {err.pos})", hint=HINT) from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("cluster"), dict) \
+            or not isinstance(parsed.get("task"), dict):
+        raise ConfigError("TF_CONFIG needs a \"cluster\" object and a \"task\" object", hint=HINT)
+    unknown = sorted(set(parsed) - {"cluster", "task", "environment", "rpc_layer"})
+    if unknown:
+        raise ConfigError(f"TF_CONFIG has unknown key(s) {unknown}", hint=HINT)
+    cluster = parsed["cluster"]
+    roles = sorted(set(cluster) - set(TASK_TYPES))
+    if roles:
+        raise ConfigError(f"TF_CONFIG cluster has role(s) {roles}; edgekit trains with {' and '.join(TASK_TYPES)} only",
+                          hint=HINT)
+    members: list[tuple[str, int]] = []
+    for role in TASK_TYPES:
+        addresses = cluster.get(role, [])
+        if not isinstance(addresses, list) or (role == "chief" and len(addresses) > 1):
+            raise ConfigError(f"TF_CONFIG cluster.{role} must be a list of \"host:port\" strings"
+                              + (" with one entry" if role == "chief" else ""), hint=HINT)
+        for address in addresses:
+            if not isinstance(address, str) or not ADDRESS.match(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+                raise ConfigError(f"TF_CONFIG cluster.{role}: {str(address)[:80]!r} is not \"host:port\"", hint=HINT)
+        members += [(role, i) for i in range(len(addresses))]
+    if not members or len(members) > MAX_WORKERS:
+        raise ConfigError(f"TF_CONFIG names {len(members)} tasks; use 1 to {MAX_WORKERS}", hint=HINT)
+    task = parsed["task"]
+    role, index = task.get("type"), task.get("index")
+    if role not in TASK_TYPES or isinstance(index, bool) or not isinstance(index, int) \
+            or (role, index) not in members:
+        raise ConfigError(f"TF_CONFIG task {{type: {str(role)[:20]!r}, index: {str(index)[:20]}}} is not in its "
+                          "cluster", hint=HINT)
+    if len(members) == 1:
+        return Plan()
+    return Plan("multi_worker", workers=len(members), index=members.index((role, index)), task=role,
+                devices=len(members))
+
+
+_STRATEGY: Any = None
+_PLAN = Plan()
+
+
+def start(setting: str = "auto") -> Plan:
+    """Create the strategy for this process, once, before TensorFlow runs anything else (collective ops
+    must be configured at program start). Returns the plan it follows."""
+    global _STRATEGY, _PLAN
+    if _STRATEGY is not None:
+        return _PLAN
+    plan = read_plan(setting)
+    from edgekit.tfenv import tensorflow
+
+    tf = tensorflow()
+    if plan.kind == "multi_worker":
+        _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+    elif setting != "off":
+        gpus = tf.config.list_logical_devices("GPU")
+        if len(gpus) > 1:
+            _STRATEGY = tf.distribute.MirroredStrategy()
+            plan = Plan("mirrored", devices=len(gpus))
+    _PLAN = plan
+    return plan
+
+
+def current() -> tuple[Any, Plan]:
+    """The strategy `start` created (None in one process) and its plan."""
+    return _STRATEGY, _PLAN
+
+
+@contextlib.contextmanager
+def scope(distributed: bool) -> Iterator[None]:
+    """The strategy's scope for a step that trains distributed; nothing otherwise."""
+    if _STRATEGY is None or not distributed:
+        yield
+        return
+    with _STRATEGY.scope():
+        yield
+
+
+def all_agree(value: int) -> bool:
+    """Whether every replica holds the same integer (e.g. epochs already trained), checked with two
+    all-reduces: the values are equal exactly when n·Σv² = (Σv)². Outside the strategy's scope (a step that
+    trains on the chief alone) there is nothing to agree on."""
+    if _STRATEGY is None or _STRATEGY.num_replicas_in_sync == 1:
+        return True
+    from edgekit.tfenv import tensorflow
+
+    tf = tensorflow()
+    if not tf.distribute.has_strategy():
+        return True
+    per_replica = _STRATEGY.run(lambda: tf.constant([float(value), float(value) ** 2], tf.float64))
+    total, squares = (float(v) for v in _STRATEGY.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
+    return _STRATEGY.num_replicas_in_sync * squares == total * total
+
+
+def barrier() -> None:
+    """Wait until every worker gets here. The workers finish together — the others wait for the chief to
+    write the build — because TensorFlow's coordination service reports a worker that leaves early as
+    crashed."""
+    if _STRATEGY is None or _PLAN.kind != "multi_worker":
+        return
+    from edgekit.tfenv import tensorflow
+
+    tf = tensorflow()
+    _STRATEGY.reduce(tf.distribute.ReduceOp.SUM, _STRATEGY.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def shard_option(dataset: Any) -> Any:
+    """Each worker reads its part of every global batch (in-memory data has no files to shard by)."""
+    if _STRATEGY is None:
+        return dataset
+    from edgekit.tfenv import tensorflow
+
+    tf = tensorflow()
+    if not tf.distribute.has_strategy():
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def plain_copy(model: Any, *, in_scope: bool) -> Any:
+    """The same Keras model rebuilt with fresh variables (in the strategy's scope, or outside any), weights
+    copied: variables created elsewhere cannot train under a strategy, and a model compiled under one
+    must not predict outside it."""
+    if _STRATEGY is None:
+        return model
+    from edgekit.tfenv import keras
+
+    k = keras()
+    with (_STRATEGY.scope() if in_scope else contextlib.nullcontext()):
+        copy = k.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+    return copy
+
+
+def sync_batch_norm(model: Any) -> int:
+    """Make every BatchNormalization layer of `model` compute its batch statistics over the global batch
+    (all-reduced across replicas), as one process would: otherwise each replica normalises by its own
+    part of the batch and training drifts from the one-process result. Returns how many it changed."""
+    from edgekit.tfenv import keras
+
+    norm = keras().layers.BatchNormalization
+    changed = 0
+    for layer in model.submodules:
+        if isinstance(layer, norm) and not layer.synchronized:
+            layer.synchronized, layer.fused = True, False  # the fused kernel computes unsynchronised statistics
+            changed += 1
+    return changed
+
+
+def local_tf_configs(workers: int) -> list[str]:
+    """`TF_CONFIG` values for `workers` processes on this machine (free localhost ports), worker 0 first."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        addresses = [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]
+
+
+def reset_for_tests() -> None:
+    global _STRATEGY, _PLAN
+    _STRATEGY, _PLAN = None, Plan()
