@@ -23,10 +23,13 @@ PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 CALIBRATED = ("int8", "int16x8")
 
 
-def convert(model: LoadedModel, precision: str, *, calibration: list[np.ndarray] | None = None) -> bytes:
+def convert(model: LoadedModel, precision: str, *, calibration: list[np.ndarray] | None = None,
+            sparse: bool = False) -> bytes:
     """Return the `.tflite` bytes of `model` at `precision`, from its batch-1 exported graph.
 
-    The file carries one `serving_default` signature whose inputs and outputs have the model's names."""
+    The file carries one `serving_default` signature whose inputs and outputs have the model's names.
+    `sparse`: the converter's sparsity optimisation stores weights with many zeros in a sparse format
+    (whether the runtime can then run it is the caller's to check)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown TFLite precision {precision!r}; supported: {', '.join(PRECISIONS)}")
     if precision in CALIBRATED and (not calibration or len(calibration[0]) == 0):
@@ -35,6 +38,8 @@ def convert(model: LoadedModel, precision: str, *, calibration: list[np.ndarray]
     tf = tensorflow()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(model.saved_model(batch=1)))
     _configure(tf, converter, precision, calibration, names=[info.name for info in model.inputs])
+    if sparse:
+        converter.optimizations = list(converter.optimizations or []) + [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     try:
         with quiet_native():
             return bytes(converter.convert())

@@ -21,6 +21,8 @@ class PruneStep(StepBase):
     end_step: Optional[int] = Field(None, ge=1, json_schema_extra={"example": "end_step = 2000  # default: 2/3 of training"})
     frequency: Optional[int] = Field(None, ge=1, json_schema_extra={"example": "frequency = 100  # default: fits the window"})
     m_by_n: Optional[tuple[int, int]] = Field(None, json_schema_extra={"example": "m_by_n = [2, 4]  # structured 2:4"})
+    block: Optional[tuple[int, int]] = Field(
+        None, json_schema_extra={"example": "block = [16, 1]  # Dense kernels pruned in blocks: int8 .tflite stored sparse"})
 
     @model_validator(mode="after")
     def _check(self) -> "PruneStep":
@@ -30,6 +32,12 @@ class PruneStep(StepBase):
             m, n = self.m_by_n
             if not 0 < m < n:
                 raise ValueError(f"m_by_n = {list(self.m_by_n)} must keep m of every n weights with 0 < m < n, e.g. [2, 4]")
+        if self.block is not None:
+            if self.m_by_n is not None:
+                raise ValueError("choose one of block and m_by_n")
+            if min(self.block) < 1 or max(self.block) > 256 or self.block == (1, 1):
+                raise ValueError(f"block = {list(self.block)}: use [rows, columns] of the Dense kernel, 1..256, "
+                                 "e.g. [16, 1] (16 inputs of one output: LiteRT's int8 sparse blocks)")
         if self.end_step is not None and self.end_step <= self.begin_step:
             raise ValueError("end_step must be after begin_step")
         return self
@@ -63,8 +71,23 @@ def apply_prune(model: Any, step: PruneStep, *, total_steps: int) -> tuple[Any, 
     if step.m_by_n is not None:
         kwargs["sparsity_m_by_n"] = tuple(step.m_by_n)
     chosen, coverage = plan(model, step, prune_support)
-    wrapped = wrap(model, chosen, lambda layer: sparsity.prune_low_magnitude(layer, **kwargs))
+    wrapped = wrap(model, chosen, lambda layer: sparsity.prune_low_magnitude(layer, **kwargs, **_block(layer, step)))
+    if step.block is not None:
+        for entry in coverage:
+            if entry["status"] == "applied":
+                entry["block"] = list(step.block) if _block(model.get_layer(entry["layer"]), step) else None
     return wrapped, coverage, [sparsity.UpdatePruningStep()]
+
+
+def _block(layer: Any, step: PruneStep) -> dict[str, Any]:
+    """Block pruning for layers whose pruned weights are all 2-D (TFMOT refuses blocks elsewhere: convolutions
+    are pruned weight by weight)."""
+    if step.block is None:
+        return {}
+    from edgekit.compress.facts import kernels
+
+    weights = kernels(layer)
+    return {"block_size": tuple(step.block)} if weights and all(len(w.shape) == 2 for w in weights) else {}
 
 
 def strip_prune(model: Any) -> Any:

@@ -94,6 +94,18 @@ class TensorSize(_Open):
     hint: Optional[str] = None
 
 
+class SparseStorage(_Open):
+    """How the converter's sparse encoding was tried on an artifact with mostly-zero weights."""
+    zeros: float = Field(description="share of zero weights in the dense file's weight tensors")
+    dense_bytes: int
+    sparse_bytes: int
+    ratio: float = Field(description="sparse_bytes / dense_bytes")
+    kept: Literal["sparse", "dense"] = Field(description="which file the artifact is")
+    reason: str
+    dense_load_ms: Optional[float] = None
+    sparse_load_ms: Optional[float] = Field(None, description="LiteRT default path (XNNPACK), when it ran")
+
+
 class Artifact(_Open):
     target: str
     format: str
@@ -109,6 +121,7 @@ class Artifact(_Open):
     shipped: bool = True
     sha256: Optional[str] = Field(None, description="over the artifact's files; `edgekit check --verify` recomputes it")
     reproducible: Optional[bool] = Field(None, description="false for formats that do not give the same bytes twice")
+    sparse_storage: Optional[SparseStorage] = None
     size_breakdown: list[TensorSize] = Field(default_factory=list,
                                              description="largest weight tensors (shipped .tflite / TF.js artifacts)")
     parity: Optional[Parity] = None

@@ -17,6 +17,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
     from edgekit.litert import TFLiteRunner, run
     from edgekit.profile.host import profile_tflite
     from edgekit.structure import tflite_structure
+    from edgekit.targets.android import sparse
 
     folder = ctx.stage / "android"
     folder.mkdir(exist_ok=True)
@@ -27,7 +28,13 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
         relative = f"android/model_{precision}.tflite"
         with ctx.progress.stage(f"android {precision}: converted"):
             data = tflite.convert(ctx.model, precision, calibration=ctx.calibration)
-            (ctx.stage / relative).write_bytes(data)
+        storage = None
+        if cfg.sparse:
+            with ctx.progress.stage(f"android {precision}: sparse storage checked"):
+                data, storage = sparse.choose(
+                    data, lambda p=precision: tflite.convert(ctx.model, p, calibration=ctx.calibration, sparse=True),
+                    precision=precision, names=names)
+        (ctx.stage / relative).write_bytes(data)
         with ctx.progress.stage(f"android {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
             with ctx.progress.bar(f"{precision} eval", len(ctx.eval)) as advance:
                 runner, outputs = run(data, ctx.eval.inputs, progress=advance, **names)
@@ -51,6 +58,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
             "delegates": delegate_support,
             "io": io_record(TFLiteRunner(data, **names)),
             "shipped": precision in shipped,
+            **({"sparse_storage": storage} if storage else {}),
         }
         artifact["budgets"] = budgets.evaluate(artifact, cfg.budgets) if artifact["shipped"] else []
         artifacts.append(artifact)

@@ -46,6 +46,22 @@ PLACE = "details"  # after the latency table
 
 
 def section(report: dict[str, Any]) -> list[str]:
+    return _sparse(report) + _delegates(report)
+
+
+def _sparse(report: dict[str, Any]) -> list[str]:
+    from edgekit.targets.android.sparse import summary
+
+    stored = [a for a in report.get("artifacts", []) if a.get("target") == "android" and a.get("sparse_storage")]
+    if not stored:
+        return []
+    return ["", "## Sparse storage (Android)", "",
+            "Raw bytes are what a phone stores and maps; the converter's sparse encoding was tried on "
+            "artifacts whose weights are mostly zeros.", ""] + [
+        f"- `{a['path']}`: {summary(a['sparse_storage'])}" for a in stored]
+
+
+def _delegates(report: dict[str, Any]) -> list[str]:
     checked = [a for a in report.get("artifacts", []) if a.get("delegates")]
     if not checked:
         return []

@@ -53,6 +53,8 @@ class AndroidTarget(Strict):
     warmup: int = Field(20, ge=0, json_schema_extra={"example": "warmup = 20"})
     runs: int = Field(200, ge=1, json_schema_extra={"example": "runs = 200"})
     parity_samples: int = Field(500, ge=1, json_schema_extra={"example": "parity_samples = 500"})
+    sparse: bool = Field(
+        True, json_schema_extra={"example": "sparse = true  # mostly-zero weights stored sparse when LiteRT runs it"})
     min_sdk: int = Field(30, ge=21, le=40, json_schema_extra={"example": "min_sdk = 30  # NNAPI checks use this API level"})
     device: AndroidDevice = Field(default_factory=AndroidDevice,
                                   json_schema_extra={"example": "[targets.android.device]"})
