@@ -162,7 +162,7 @@ def _hint(entry: dict[str, Any]) -> Optional[str]:
     if dtype in ("int8", "uint8", "uint16"):
         if sparsity >= 0.5:
             return (f"{100 * sparsity:.0f} % zeros, stored dense — gzip sees the zeros, the raw file does not "
-                    "(see the sparse-storage limits in the README)")
+                    "(the android target stores it sparse when LiteRT runs that: prune int8 Dense kernels with block = [16, 1])")
         if unique is not None and unique <= 16:
             return "clustered, stored 8-bit: only gzip sees the repeats"
         return f"dense {dtype} — prune or cluster it (recipe steps prune, cluster)"
