@@ -78,7 +78,7 @@ def rounds(out: Path, report: dict[str, Any], config: Any, n: int, *, progress: 
     sample = np.zeros((1, 28, 28, 1), dtype=np.float32)
     native, browser, first = [], {}, {}
     for _ in range(n):
-        native.append(profile_tflite(tflite, sample, threads=1, warmup=50, runs=1000)["p50_ms"])
+        native.append(profile_tflite(tflite, [sample], threads=1, warmup=50, runs=1000)["p50_ms"])
         for result in profile_folder(out, web, config.targets.web, progress=progress):
             for e in result["latency"]:
                 key = f"{e['runtime']} {e['backend']}"

@@ -178,7 +178,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         if config.recipe:
             from edgekit.distribute import read_plan
 
-            print(f"recipe training: {read_plan(config.build.distribute).describe()}", file=sys.stderr)
+            plan = read_plan(config.build.distribute)
+            print(f"recipe training: {plan.describe()}"
+                  + (" (MirroredStrategy instead if the build finds several GPUs)"
+                     if plan.kind == "single" and config.build.distribute == "auto" else ""), file=sys.stderr)
         return max((err.exit_code for err in problems.values()), default=EXIT_OK)
     from edgekit.pipeline import WORKER_SCHEMA, build
     from edgekit.progress import Reporter

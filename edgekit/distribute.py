@@ -14,18 +14,21 @@ QAT, whose quantizer ranges are per replica) runs on the chief alone, and the re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, EnvironmentProblem
 
 TASK_TYPES = ("chief", "worker")  # MultiWorkerMirroredStrategy's roles; evaluators and ps are not used
-ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):[0-9]{1,5}$")
+ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):[0-9]{1,5}")
 MAX_TF_CONFIG = 64 * 1024
 MAX_WORKERS = 1024
+JOIN_TIMEOUT_ENV = "EDGEKIT_JOIN_TIMEOUT_S"  # how long a worker waits for the others to start (default 600 s)
+STATUS_KEY = "edgekit/chief_status"  # the chief's outcome, in the coordination service's key-value store
 HINT = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
         '"index": 0}}\' on each machine (its own index), or unset it for one process')
 
@@ -51,7 +54,8 @@ class Plan:
         return "one process"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "workers": self.workers, "replicas": self.devices, "strategy": self.describe()}
+        return {"kind": self.kind, "workers": self.workers, "replicas": self.devices,
+                "strategy": self.describe().split(", this one")[0]}
 
 
 def read_plan(setting: str = "auto", environ: Optional[dict[str, str]] = None) -> Plan:
@@ -65,12 +69,16 @@ def read_plan(setting: str = "auto", environ: Optional[dict[str, str]] = None) -
         parsed = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ConfigError(f"TF_CONFIG is not JSON ({err.msg} at character {err.pos})", hint=HINT) from None
+    except RecursionError:
+        raise ConfigError("TF_CONFIG nests too deeply to be a cluster description", hint=HINT) from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("cluster"), dict) \
             or not isinstance(parsed.get("task"), dict):
         raise ConfigError("TF_CONFIG needs a \"cluster\" object and a \"task\" object", hint=HINT)
-    unknown = sorted(set(parsed) - {"cluster", "task", "environment", "rpc_layer"})
+    unknown = sorted(set(parsed) - {"cluster", "task", "rpc_layer"}) + sorted(set(parsed["task"]) - {"type", "index"})
     if unknown:
-        raise ConfigError(f"TF_CONFIG has unknown key(s) {unknown}", hint=HINT)
+        raise ConfigError(f"TF_CONFIG has unknown key(s) {unknown[:5]}", hint=HINT)
+    if parsed.get("rpc_layer", "grpc") != "grpc":
+        raise ConfigError(f"TF_CONFIG rpc_layer {str(parsed['rpc_layer'])[:20]!r}: only \"grpc\"", hint=HINT)
     cluster = parsed["cluster"]
     roles = sorted(set(cluster) - set(TASK_TYPES))
     if roles:
@@ -83,11 +91,15 @@ def read_plan(setting: str = "auto", environ: Optional[dict[str, str]] = None) -
             raise ConfigError(f"TF_CONFIG cluster.{role} must be a list of \"host:port\" strings"
                               + (" with one entry" if role == "chief" else ""), hint=HINT)
         for address in addresses:
-            if not isinstance(address, str) or not ADDRESS.match(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+            if not isinstance(address, str) or not ADDRESS.fullmatch(address) \
+                    or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
                 raise ConfigError(f"TF_CONFIG cluster.{role}: {str(address)[:80]!r} is not \"host:port\"", hint=HINT)
         members += [(role, i) for i in range(len(addresses))]
     if not members or len(members) > MAX_WORKERS:
         raise ConfigError(f"TF_CONFIG names {len(members)} tasks; use 1 to {MAX_WORKERS}", hint=HINT)
+    addresses = [a for role in TASK_TYPES for a in cluster.get(role, [])]
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError("TF_CONFIG lists one address twice; every task needs its own host:port", hint=HINT)
     task = parsed["task"]
     role, index = task.get("type"), task.get("index")
     if role not in TASK_TYPES or isinstance(index, bool) or not isinstance(index, int) \
@@ -115,14 +127,67 @@ def start(setting: str = "auto") -> Plan:
 
     tf = tensorflow()
     if plan.kind == "multi_worker":
-        _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+        _STRATEGY = _multi_worker(tf, plan)
     elif setting != "off":
         gpus = tf.config.list_logical_devices("GPU")
         if len(gpus) > 1:
             _STRATEGY = tf.distribute.MirroredStrategy()
             plan = Plan("mirrored", devices=len(gpus))
+    if _STRATEGY is not None:
+        plan = dataclasses.replace(plan, devices=int(_STRATEGY.num_replicas_in_sync))
     _PLAN = plan
     return plan
+
+
+def _multi_worker(tf: Any, plan: Plan) -> Any:
+    """MultiWorkerMirroredStrategy with a bounded wait for the other workers to join (TensorFlow's own
+    default waits forever), refused when TensorFlow already ran in this process."""
+    from tensorflow.core.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    if ctx._context_handle is not None:  # collective ops must be configured before TensorFlow runs anything
+        raise ConfigError("TF_CONFIG asks for multi-worker training, but TensorFlow already ran in this process "
+                          "(an in-memory model or dataset, or the student search)",
+                          hint="run `edgekit build --config ...` as its own process on every worker, or unset TF_CONFIG")
+    try:
+        join_s = float(os.environ.get(JOIN_TIMEOUT_ENV) or 600)
+    except ValueError:
+        raise ConfigError(f"{JOIN_TIMEOUT_ENV} must be a number of seconds", hint=f"e.g. {JOIN_TIMEOUT_ENV}=600") from None
+    spec = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+            for job in TASK_TYPES if job in spec.jobs]
+    ctx.configure_coordination_service(service_type="standalone",
+                                       service_leader=multi_worker_util.coordination_leader(spec),
+                                       coordinated_jobs=jobs, cluster_register_timeout_in_ms=int(join_s * 1000))
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except Exception as err:  # noqa: BLE001 - TensorFlow reports a missing peer as several error types
+        raise EnvironmentProblem(f"worker {plan.index}: the {plan.workers} workers did not all join within "
+                                 f"{join_s:.0f} s ({type(err).__name__})",
+                                 hint="start `edgekit build` with the same config on every machine of TF_CONFIG; "
+                                      f"{JOIN_TIMEOUT_ENV} sets the wait") from None
+    return strategy
+
+
+def announce(status: str) -> None:
+    """The chief tells the waiting workers how its build ended ("done" or "failed: <reason>")."""
+    if _STRATEGY is None or _PLAN.kind != "multi_worker":
+        return
+    from tensorflow.python.eager import context
+
+    try:
+        context.context().set_config_key_value(STATUS_KEY, status[:500])
+    except Exception:  # noqa: BLE001 - nobody left to tell: the workers notice the chief is gone
+        pass
+
+
+def wait_for_chief() -> str:
+    """A worker's wait, after its training, for the chief's outcome (raises when the chief is gone)."""
+    from tensorflow.python.eager import context
+
+    return context.context().get_config_key_value(STATUS_KEY)
 
 
 def current() -> tuple[Any, Plan]:
@@ -156,16 +221,28 @@ def all_agree(value: int) -> bool:
     return _STRATEGY.num_replicas_in_sync * squares == total * total
 
 
-def barrier() -> None:
-    """Wait until every worker gets here. The workers finish together — the others wait for the chief to
-    write the build — because TensorFlow's coordination service reports a worker that leaves early as
-    crashed."""
-    if _STRATEGY is None or _PLAN.kind != "multi_worker":
-        return
+def all_agree_on(values: tuple[int, ...]) -> bool:
+    """`all_agree` for each value (each a small non-negative integer, or -1)."""
+    return all(all_agree(value) for value in values)
+
+
+def replicas() -> int:
+    """Replicas training in sync in the current scope (1 outside a strategy's scope)."""
+    if _STRATEGY is None:
+        return 1
     from edgekit.tfenv import tensorflow
 
-    tf = tensorflow()
-    _STRATEGY.reduce(tf.distribute.ReduceOp.SUM, _STRATEGY.run(lambda: tf.constant(1.0)), axis=None)
+    return int(_STRATEGY.num_replicas_in_sync) if tensorflow().distribute.has_strategy() else 1
+
+
+def same_inputs(digest: str) -> bool:
+    """Whether every worker computed the same digest (of its model, config and training data): 60 bits of it,
+    in three 20-bit parts, so `all_agree`'s float64 sums stay exact."""
+    if _STRATEGY is None or _PLAN.kind != "multi_worker":
+        return True
+    value = int(digest[:15], 16)
+    with _STRATEGY.scope():
+        return all_agree_on(tuple((value >> shift) & 0xFFFFF for shift in (0, 20, 40)))
 
 
 def shard_option(dataset: Any) -> Any:

@@ -70,13 +70,20 @@ def build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
     plan = distribute.read_plan(config.build.distribute)  # TF_CONFIG checked before anything loads
     if not plan.chief:
         return train_worker(config, plan, progress=progress)
-    check_output_dir(config.build.out)
+    together = plan.kind == "multi_worker" and bool(config.recipe)
+    if together:  # first: the other workers are waiting to join, and every failure below must reach them
+        _start_strategy(config, progress)
     try:
+        check_output_dir(config.build.out)
         with output_lock(config.build.out):
-            return _build(config, target=target, progress=progress)
-    finally:
-        if plan.kind == "multi_worker" and config.recipe:
-            distribute.barrier()  # the other workers wait here for the chief's build
+            report = _build(config, target=target, progress=progress)
+    except BaseException as err:
+        if together:
+            distribute.announce(f"failed: {type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}")
+        raise
+    if together:
+        distribute.announce("done")
+    return report
 
 
 def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]:
@@ -176,7 +183,8 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
                                                          ("calibration", data.calibration_split, calibration))},
             },
             "artifacts": artifacts,
-            **{key: value for name in present for key, value in registry.get(name).report_fields(artifacts).items()},
+            **{key: value for name in present
+               for key, value in registry.get(name).report_fields(artifacts, _section(config, name)).items()},
             "notes": list(converted.notes) + notes + sanity_notes + kept_notes,
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
@@ -233,6 +241,11 @@ def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy:
     return converted, outputs, report, result.facts, result.quantization
 
 
+def _section(config: Config, name: str) -> Any:
+    settings = getattr(config.targets, name)
+    return None if settings is None else settings.model_dump(mode="json")
+
+
 def _start_strategy(config: Config, progress: Reporter) -> distribute.Plan:
     plan = distribute.start(config.build.distribute)
     if plan.kind != "single":
@@ -253,14 +266,22 @@ def train_worker(config: Config, plan: distribute.Plan, *, progress: Reporter) -
     with progress.stage(f"model loaded: {config.model.path.name}"):
         model = load_model(config.model.path, allow_unsafe=config.model.allow_unsafe)
     source = recipe_model(model, progress=progress, allow_unsafe=config.model.allow_unsafe)
-    result = apply_recipe(source, config, progress=progress)
-    with progress.stage("the chief finished the build"):
+    gone = EnvironmentProblem(f"worker {plan.index}: the chief or another worker stopped",
+                              hint="see the chief's output; rerun every worker (finished steps come from the cache)")
+    from edgekit.tfenv import tensorflow
+
+    try:
+        result = apply_recipe(source, config, progress=progress)
+    except tensorflow().errors.OpError as err:  # an aborted collective: UnavailableError, InternalError, …
+        raise gone from err
+    with progress.stage("waited for the chief's build"):
         try:
-            distribute.barrier()
-        except Exception as err:  # noqa: BLE001 - TensorFlow's UnavailableError and kin: the chief is gone
-            raise EnvironmentProblem(f"worker {plan.index}: the chief stopped before finishing "
-                                     f"({type(err).__name__})", hint="see the chief's output; rerun every worker "
-                                     "(finished steps come from the cache)") from None
+            status = distribute.wait_for_chief()
+        except Exception as err:  # noqa: BLE001 - the coordination service went away with the chief
+            raise gone from err
+    if status != "done":
+        raise EnvironmentProblem(f"worker {plan.index}: the chief's build {status[:300]}",
+                                 hint="see the chief's output; rerun every worker (finished steps come from the cache)")
     return {"schema": WORKER_SCHEMA, "worker": plan.index, "workers": plan.workers,
             "steps": [s["step"] for s in result.steps if s.get("distributed")]}
 

@@ -39,7 +39,8 @@ def apply_budgets(report: dict[str, Any], overrides: dict[str, Budgets], *, sour
     present = {a.get("target") for a in report["artifacts"]}
     for target in registry.TARGETS:
         if target.name in present:
-            report.update(target.report_fields(report["artifacts"]))
+            report.update(target.report_fields(report["artifacts"],
+                                               ((report.get("config") or {}).get("targets") or {}).get(target.name)))
     return report
 
 

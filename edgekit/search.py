@@ -315,6 +315,7 @@ def _final_build(row: dict[str, Any], config: Any, settings: SearchSection, prog
     final.targets.android.precisions = ["int8"]
     final.targets.android.ship = None
     final.build.out = config.build.out / "candidates" / row["name"]
+    final.build.distribute = "off"  # trials scale through Optuna; TensorFlow already ran in this process
     progress.say(f"  search: final build of {row['name']} ({settings.final_epochs} epochs)")
     report = build(final, target="android", progress=progress)
     artifact = report["artifacts"][0]

@@ -109,3 +109,34 @@ def test_latency_budgets_skip_runs_that_failed_or_gave_wrong_outputs():
     result = {b["name"]: b for b in evaluate(artifact, Budgets(max_browser_p50="0.5 ms", max_latency_p50="0.5 ms"))}
     assert result["max_browser_p50"]["actual"] == 1.0 and result["max_browser_p50"]["passed"] is False
     assert result["max_latency_p50"]["where"] == "browser"
+
+
+def test_web_recommendation_gives_three_answers_and_follows_the_objective():
+    """LiteRT.js: fastest per inference but a 10x bigger runtime; on a slow link TF.js wasm starts first."""
+    from edgekit.targets.web.recommend import ROUND_TRIPS, recommend_web
+
+    litert = {"where": "browser", "runtime": "litertjs", "backend": "wasm", "p50_ms": 0.5, "first_inference_ms": 300.0,
+              "runtime_brotli_bytes": 2_000_000, "check": {"status": "passed"}}
+    tfjs = {"where": "browser", "runtime": "tfjs", "backend": "wasm", "p50_ms": 1.5, "first_inference_ms": 400.0,
+            "runtime_brotli_bytes": 200_000, "check": {"status": "passed"}}
+    unmeasured = {"where": "browser", "runtime": "tfjs", "backend": "cpu", "p50_ms": 9.0, "first_inference_ms": 350.0,
+                  "check": {"status": "passed"}}  # no runtime bytes: competes on p50 only
+    artifacts = [{"target": "web", "path": "web/model.tflite", "brotli_bytes": 40_000, "latency": [litert]},
+                 {"target": "web", "path": "web/tfjs/model.json", "brotli_bytes": 30_000, "latency": [tfjs, unmeasured]}]
+    network = {"name": "slow", "mbit_s": 8.0, "rtt_ms": 100.0}
+    fast = recommend_web(artifacts, objective="p50", network=network)
+    assert (fast["runtime"], fast["objective"]) == ("litertjs", "p50")
+    answers = fast["answers"]
+    assert answers["p50"]["runtime"] == "litertjs"
+    # litert: 300 + 2,040,000 B * 8 / 8 Mbit/s = 2040 ms + 4 RTT; tfjs: 400 + 230 ms + 4 RTT
+    assert answers["first_inference"]["runtime"] == "tfjs" and answers["first_inference"]["backend"] == "wasm"
+    assert answers["first_inference"]["value"] == pytest.approx(400 + 230 + ROUND_TRIPS * 100)
+    assert answers["bytes"]["runtime"] == "tfjs" and answers["bytes"]["value"] == 230_000
+    first = recommend_web(artifacts, objective="first_inference", network=network)
+    assert (first["runtime"], first["path"]) == ("tfjs", "web/tfjs/model.json") and "slow" in first["reason"]
+    on_lan = recommend_web(artifacts, objective="first_inference", network={"name": "LAN", "mbit_s": 1000, "rtt_ms": 1})
+    assert on_lan["runtime"] == "litertjs"  # 300 + 16 ms beats 400 + 2 ms
+    bare = [{**a, "latency": [{k: v for k, v in e.items() if k != "runtime_brotli_bytes"} for e in a["latency"]]}
+            for a in artifacts]
+    fallback = recommend_web(bare, objective="bytes")
+    assert fallback["objective"] == "p50" and "not measured" in fallback["reason"] and fallback["answers"]["bytes"] is None

@@ -51,6 +51,12 @@ def test_the_chief_is_the_chief_task_or_worker_zero():
     (json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}, "x": 1}), "unknown key"),
     (json.dumps({"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}), "names 0 tasks"),
     ("{" + " " * 70_000 + "}", "at most"),
+    (json.dumps({"cluster": {"worker": ["a:1", "b:2\n"]}, "task": {"type": "worker", "index": 0}}), "host:port"),
+    (json.dumps({"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}), "twice"),
+    (json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0, "x": 1}}), "unknown key"),
+    (json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0},
+                 "rpc_layer": "grpc+evil"}), "only \"grpc\""),
+    ("[" * 30_000 + "]" * 30_000, "nests too deeply"),
 ])
 def test_a_bad_tf_config_is_refused_in_one_line_before_tensorflow_reads_it(raw, problem):
     with pytest.raises(ConfigError) as caught:
@@ -164,3 +170,70 @@ def test_two_workers_on_localhost_train_the_same_weights_as_one_process(tmp_path
                 # stated tolerance: float summation order (all-reduce, unfused synchronised batch norm)
                 # measured max 2.4e-4 on this model; weights are ~0.1-0.3
                 assert np.allclose(got[name], expected[name], rtol=0, atol=1e-3), (step, name)
+
+
+def _run_workers(folder: Path, configs: list[str], *, extra_env: dict | None = None, timeout: int = 600) -> list:
+    command = [sys.executable, "-m", "edgekit", "build", "--config", "edgekit.toml", "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    workers = [subprocess.Popen(command, cwd=folder, env={**env, **(extra_env or {}), "TF_CONFIG": value},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for value in configs]
+    try:
+        return [(worker.wait(timeout=timeout), *worker.communicate()) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+
+
+@pytest.mark.slow
+def test_a_worker_whose_peers_never_start_gives_up_after_the_join_timeout(tmp_path, tiny_model_path):
+    (tmp_path / "edgekit.toml").write_text(textwrap.dedent(f"""
+        [[recipe]]
+        step = "prune"
+        epochs = 1
+
+        [model]
+        path = "{tiny_model_path}"
+
+        [dataset]
+        kind = "fashion_mnist"
+        train_samples = 256
+
+        [targets.android]
+        precisions = ["fp32"]
+    """))
+    [(code, out, err)] = _run_workers(tmp_path, [local_tf_configs(2)[1]], extra_env={"EDGEKIT_JOIN_TIMEOUT_S": "5"},
+                                      timeout=300)
+    assert code == 4, err[-2000:]
+    assert "the 2 workers did not all join within 5 s" in err and "EDGEKIT_JOIN_TIMEOUT_S" in err
+
+
+@pytest.mark.slow
+def test_a_chief_that_fails_tells_the_worker_which_exits_with_its_own_error(tmp_path, tiny_model_path):
+    """The chief refuses its --out (a folder edgekit did not write) after the workers joined: its own exit 2,
+    and the waiting worker learns it and stops (exit 4) instead of hanging."""
+    (tmp_path / "edgekit.toml").write_text(textwrap.dedent(f"""
+        [[recipe]]
+        step = "prune"
+        epochs = 1
+
+        [model]
+        path = "{tiny_model_path}"
+
+        [dataset]
+        kind = "fashion_mnist"
+        eval_samples = 100
+        calibration_samples = 16
+        train_samples = 256
+
+        [targets.android]
+        precisions = ["fp32"]
+
+        [build]
+        out = "out"
+    """))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("someone else's folder")
+    (chief, _, chief_err), (worker, _, worker_err) = _run_workers(tmp_path, local_tf_configs(2), timeout=400)
+    assert chief == 2 and "not empty and was not written by edgekit" in chief_err, chief_err[-2000:]
+    assert worker == 4 and "worker 1:" in worker_err, worker_err[-2000:]
+    assert (tmp_path / "out" / "notes.txt").read_text() == "someone else's folder"

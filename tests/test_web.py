@@ -141,13 +141,23 @@ def test_web_browser_latency_recorded_for_every_runtime_and_backend(built):
         assert shipped["bytes"] <= e["model_bytes_transferred"] <= shipped["bytes"] + 600 * len(shipped["files"])
         assert e["check"]["samples"] == 10 and e["check"]["top1_agreement"] >= 0.9
         assert e["check"]["status"] == "passed" and e["check"]["relative_error"] < 0.15
+        # the runtime's own files, sized as a compressing static server sends them
+        assert 0 < e["runtime_brotli_bytes"] < e["runtime_gzip_bytes"] < e["runtime_raw_bytes"]
+        assert e["runtime_raw_bytes"] <= e["runtime_bytes_transferred"]
+    litert_runtime, tfjs_runtime = entries[("litertjs", "wasm")], entries[("tfjs", "wasm")]
+    assert litert_runtime["runtime_brotli_bytes"] != tfjs_runtime["runtime_brotli_bytes"]
     for e in entries.values():
         assert e["p50_ms"] is not None or e["reason"]  # unavailable backends say why
     best = report["web_recommendation"]
     fastest = min((e for e in entries.values() if e["p50_ms"] is not None), key=lambda e: e["p50_ms"])
     assert (best["runtime"], best["backend"], best["p50_ms"]) == (fastest["runtime"], fastest["backend"], fastest["p50_ms"])
+    assert best["objective"] == "p50" and set(best["answers"]) == {"p50", "first_inference", "bytes"}
+    least = min((e for e in entries.values() if e.get("runtime_brotli_bytes")),
+                key=lambda e: e["runtime_brotli_bytes"] + artifact(report, "tfjs" if e["runtime"] == "tfjs" else "tflite")["brotli_bytes"])
+    assert (best["answers"]["bytes"]["runtime"], best["answers"]["bytes"]["backend"]) == (least["runtime"], least["backend"])
     text = (out / "report.md").read_text()
     assert "## Web runtimes in the browser" in text and f"Recommended web runtime: {best['runtime']}" in text
+    assert "| fewest bytes |" in text and "first inference on 4G" in text
     budgets = {b["name"]: b for b in artifact(report, "tfjs")["budgets"]}
     assert budgets["max_first_inference"]["passed"] and budgets["max_browser_p50"]["where"].startswith("browser")
 

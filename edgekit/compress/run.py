@@ -19,7 +19,7 @@ from edgekit.compress.facts import layer_facts
 from edgekit.compress.train import classifier_loss, fine_tune, outputs_probabilities
 from edgekit.config import Config
 from edgekit.data import load_split
-from edgekit.errors import UnsupportedModelError
+from edgekit.errors import ConfigError, UnsupportedModelError
 from edgekit.models import LoadedModel
 from edgekit.progress import Reporter
 from edgekit.recipe import STEPS, StepContext
@@ -71,6 +71,13 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
     last_distributed = max((i for i, s in enumerate(config.recipe) if STEPS[s.step].distributed), default=-1)
     if strategy is not None:
         result.distribute = plan.to_dict()
+        from edgekit import provenance
+
+        inputs = hashlib.sha256(f"{_cache_key(model_digest, config, upto=len(config.recipe) - 1)}|"
+                                f"{provenance.arrays_digest([train.x, train.y])}".encode()).hexdigest()
+        if not distribute.same_inputs(inputs):
+            raise ConfigError("the workers' model file, config or training data differ",
+                              hint="give every worker the same model file, edgekit.toml and dataset")
     last_in_scope = False
     for index, settings in enumerate(config.recipe):
         step = STEPS[settings.step]

@@ -56,16 +56,18 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
     state = _read_state(folder)
-    if state["epochs_done"] > step.epochs:  # trained further than asked: cannot be undone, start again
+    replicas = distribute.replicas()
+    trained_further = state["epochs_done"] > step.epochs  # cannot be undone: start again
+    if trained_further or not distribute.all_agree_on(_resume_point(state, manager)):
+        if not trained_further:
+            progress.say(f"  {label}: the workers' checkpoints differ; every worker trains this step from the start")
         import shutil
 
         shutil.rmtree(folder)
         folder.mkdir(parents=True)
         manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
         state = {"epochs_done": 0, "history": []}
-    if not distribute.all_agree(state["epochs_done"] if manager.latest_checkpoint else 0):
-        progress.say(f"  {label}: the workers' checkpoints differ; every worker trains this step from the start")
-        state = {"epochs_done": 0, "history": []}
+    state["replicas"] = replicas  # what trained it: a one-process checkpoint is not resumed by several workers
     if state["epochs_done"] and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
         if state["epochs_done"] < step.epochs:
@@ -85,6 +87,15 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path
                         manager=manager, state=state)
     model.fit(dataset, epochs=step.epochs, initial_epoch=start_epoch, verbose=0, callbacks=callbacks + [tracker])
     return {**state, "resumed": start_epoch > 0}
+
+
+def _resume_point(state: dict[str, Any], manager: Any) -> tuple[int, int, int]:
+    """(epochs done, checkpoint number, replicas that trained it): workers resume only when all three match."""
+    latest = manager.latest_checkpoint
+    if not latest:
+        return (0, 0, 0)
+    number = latest.rsplit("-", 1)[-1]
+    return (int(state["epochs_done"]), int(number) if number.isdigit() else -1, int(state.get("replicas", 1)))
 
 
 def _read_state(folder: Path) -> dict[str, Any]:

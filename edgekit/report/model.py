@@ -17,6 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
+    def __getitem__(self, key: str) -> Any:
+        """Dict-style reads (`report.recipe["steps"]`), as code written against report.json's dicts does."""
+        if key == "schema" and "schema_" in type(self).model_fields:
+            return getattr(self, "schema_")
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
 
 class TensorInfo(_Open):
     name: str

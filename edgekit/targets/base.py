@@ -10,7 +10,7 @@ and listed once in `registry.py`. The folder holds, by fixed module names:
                   profile; optional `preflight(config)` raising the environment problem that stops it
 - `harness.py`    `run(config, *, out, args, progress)` for `edgekit profile --target <name>`
 - `report.py`     `section(report) -> list[str]` (report.md lines) with `PLACE` ("runtimes": before the
-                  budget table, "details": after the latency table); optional `report_fields(artifacts)`
+                  budget table, "details": after the latency table); optional `report_fields(artifacts, settings)`
                   (report-level fields, e.g. the web runtime recommendation) and `ship_note(report)`
                   (what the HTML "What to ship" adds to the platform's line)
 
@@ -54,10 +54,11 @@ class Target:
         module = self.part("report")
         return module.section(report) if getattr(module, "PLACE", "details") == place else []
 
-    def report_fields(self, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
-        """Report-level fields this target adds when it has artifacts (e.g. `web_recommendation`)."""
+    def report_fields(self, artifacts: list[dict[str, Any]], settings: Optional[dict[str, Any]]) -> dict[str, Any]:
+        """Report-level fields this target adds when it has artifacts (e.g. `web_recommendation`); `settings`
+        is the target's config section as JSON (None when the report has none)."""
         fields = getattr(self.part("report"), "report_fields", None)
-        return fields(artifacts) if fields else {}
+        return fields(artifacts, settings) if fields else {}
 
     def ship_note(self, report: dict[str, Any]) -> str:
         note = getattr(self.part("report"), "ship_note", None)

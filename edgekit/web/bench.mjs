@@ -68,11 +68,14 @@ function transferred() {
   const entries = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
   let model = 0;
   let runtimeBytes = 0;
+  const runtimeFiles = new Set();  // what the runtime fetched: the harness sizes them gzip/brotli-compressed
   for (const e of entries) {
     const bytes = e.transferSize || e.encodedBodySize || 0;
-    if (new URL(e.name, location.href).pathname.startsWith('/model/')) model += bytes; else runtimeBytes += bytes;
+    const path = new URL(e.name, location.href).pathname;
+    if (path.startsWith('/model/')) model += bytes; else { runtimeBytes += bytes; runtimeFiles.add(path); }
   }
-  return { bytes_transferred: model + runtimeBytes, model_bytes_transferred: model, runtime_bytes_transferred: runtimeBytes };
+  return { bytes_transferred: model + runtimeBytes, model_bytes_transferred: model, runtime_bytes_transferred: runtimeBytes,
+           runtime_files: [...runtimeFiles].slice(0, 200) };
 }
 
 function stats(times) {

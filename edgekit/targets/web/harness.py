@@ -96,7 +96,7 @@ class FileHandler(SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(folder: Path, *, isolate: bool = False) -> Iterator[str]:
     """Serve `folder` under /model/ on 127.0.0.1:<ephemeral>; yield the base URL."""
-    roots = {"model": folder, "node_modules": node.node_modules(), "bench": node.runtime_dir()}
+    roots = _roots(folder)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(FileHandler, roots=roots, isolate=isolate))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -105,6 +105,40 @@ def serve(folder: Path, *, isolate: bool = False) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _roots(folder: Path) -> dict[str, Path]:
+    return {"model": folder, "node_modules": node.node_modules(), "bench": node.runtime_dir()}
+
+
+_SIZED: dict[tuple[str, int, int], tuple[int, int, int]] = {}  # (file, size, mtime) -> raw, gzip, brotli
+
+
+def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, int]:
+    """The runtime files a page fetched (URL paths), sized raw, gzip -9 and brotli -11 as a static server
+    with precompressed files sends them (brotli -11 of a 10 MB wasm takes seconds: sized once per
+    process). Paths outside the served roots count nothing."""
+    from edgekit.measure import brotli_size, gzip_size
+
+    total = {"runtime_raw_bytes": 0, "runtime_gzip_bytes": 0, "runtime_brotli_bytes": 0}
+    for path in paths[:200]:
+        local = None
+        for prefix, root in roots.items():
+            relative = path[len(prefix) + 2:] if path.startswith(f"/{prefix}/") else None
+            if relative is not None and ".." not in relative.split("/"):
+                local = Path(contained(root, relative))
+        if local is None or not local.is_file() or local.stat().st_size > 64 << 20:
+            continue
+        stat = local.stat()
+        key = (str(local), stat.st_size, stat.st_mtime_ns)
+        if key not in _SIZED:
+            data = local.read_bytes()
+            _SIZED[key] = (len(data), gzip_size(data), brotli_size(data))
+        raw, gz, br = _SIZED[key]
+        total["runtime_raw_bytes"] += raw
+        total["runtime_gzip_bytes"] += gz
+        total["runtime_brotli_bytes"] += br
+    return total
 
 
 def cases_for(artifacts: list[dict[str, Any]], cfg: Any, *, samples: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,8 +181,11 @@ def profile_folder(folder: Path, artifacts: list[dict[str, Any]], cfg: Any, *,
                                      timeout=60 + (cfg.browser_timeout_s + 30) * len(cases))
     by_path: dict[str, list[dict[str, Any]]] = {}
     tolerance = {a["path"]: (a.get("parity") or {}).get("tolerance") for a in artifacts}
+    roots = _roots(folder)
     for page in result["results"]:
         entry = _entry(page, browser=result["browser"], tolerance=tolerance.get(page["path"]), samples=exported)
+        if entry.get("available") and page.get("runtime_files"):
+            entry.update(runtime_download([str(p) for p in page["runtime_files"]], roots))
         by_path.setdefault(page["path"], []).append(entry)
         progress.say(f"  {_describe(entry)}")
     return [{"path": path, "latency": entries} for path, entries in by_path.items()]

@@ -13,10 +13,12 @@ def _ms(value: Any) -> str:
 PLACE = "runtimes"  # before the budget table
 
 
-def report_fields(artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+def report_fields(artifacts: list[dict[str, Any]], settings: dict[str, Any] | None = None) -> dict[str, Any]:
     from edgekit.targets.web.recommend import recommend_web
 
-    return {"web_recommendation": recommend_web(artifacts)}
+    settings = settings or {}
+    return {"web_recommendation": recommend_web(artifacts, objective=settings.get("objective", "p50"),
+                                                network=settings.get("network"))}
 
 
 def ship_note(report: dict[str, Any]) -> str:
@@ -52,6 +54,25 @@ def section(report: dict[str, Any]) -> list[str]:
         lines += ["", f"**Recommended web runtime: {best['runtime']} {best['backend']}** (`{best['path']}`): "
                       f"p50 {best['p50_ms']:.3f} ms, first inference {_ms(best.get('first_inference_ms'))} ms — "
                       f"{best['reason']}."]
+    answers = (best or {}).get("answers") or {}
+    if answers:
+        network = best.get("network") or {}
+        lines += ["", f"The runtime choice by objective (`objective = \"{best.get('objective', 'p50')}\"` decides the "
+                      f"recommendation; download = brotli bytes of the runtime files the page fetched + the model; "
+                      f"first inference on {network.get('name')} = measured on localhost + download at "
+                      f"{network.get('mbit_s', 0):g} Mbit/s + 4 × {network.get('rtt_ms', 0):g} ms RTT):", "",
+                  "| objective | runtime / backend | artifact | p50 ms | first inference on network ms | download B |",
+                  "|---|---|---|---:|---:|---:|"]
+        for name, label in (("p50", "fastest p50"), ("first_inference", "fastest first inference"),
+                            ("bytes", "fewest bytes")):
+            a = answers.get(name)
+            if a is None:
+                lines.append(f"| {label} | not measured (no runtime download bytes) | — | — | — | — |")
+                continue
+            download = a.get("download_brotli_bytes")
+            lines.append(f"| {label} | {a['runtime']} / {a['backend']} | `{a['path']}` | {_ms(a['p50_ms'])} | "
+                         f"{_ms(a.get('first_inference_on_network_ms'))} | "
+                         f"{'—' if download is None else format(download, ',')} |")
     lines += ["", "First inference counts from opening the page: runtime scripts and wasm, model download, "
                   "compilation and one run, served from localhost without compression, so bytes transferred "
                   "are uncompressed. What a compressing server sends for the model files:", ""]

@@ -13,6 +13,14 @@ TFJS_QUANTIZE = ("none", "uint8", "uint16", "float16")
 WEB_BACKENDS = ("tfjs-wasm", "tfjs-webgl", "tfjs-cpu", "tfjs-webgpu", "litertjs-wasm", "litertjs-webgpu")
 
 
+class Network(Strict):
+    """The network the first-inference objective assumes (data, e.g. a slow 4G link)."""
+
+    name: str = Field("4G", min_length=1, max_length=40, json_schema_extra={"example": 'name = "4G"'})
+    mbit_s: float = Field(9.0, gt=0, le=100_000, json_schema_extra={"example": "mbit_s = 9"})
+    rtt_ms: float = Field(150.0, ge=0, le=10_000, json_schema_extra={"example": "rtt_ms = 150"})
+
+
 class WebTarget(Strict):
     """TF.js graph (or layers) model + a `.tflite` for LiteRT.js; parity in Node, latency in Chromium."""
 
@@ -49,6 +57,9 @@ class WebTarget(Strict):
         30.0, gt=0, json_schema_extra={"example": "browser_max_seconds = 30  # timed runs stop after this (>= 3 runs)"})
     browser_timeout_s: float = Field(
         300.0, gt=0, json_schema_extra={"example": "browser_timeout_s = 300  # one runtime/backend page"})
+    objective: Literal["p50", "first_inference", "bytes"] = Field(
+        "p50", json_schema_extra={"example": 'objective = "first_inference"  # or "p50", "bytes": the runtime choice'})
+    network: Network = Field(default_factory=Network, json_schema_extra={"example": "[targets.web.network]"})
     threads: int = Field(1, ge=1, json_schema_extra={"example": "threads = 1  # wasm threads"})
     warmup: int = Field(10, ge=0, json_schema_extra={"example": "warmup = 10"})
     runs: int = Field(100, ge=1, json_schema_extra={"example": "runs = 100"})
