@@ -142,7 +142,7 @@ def start(setting: str = "auto") -> Plan:
 def _multi_worker(tf: Any, plan: Plan) -> Any:
     """MultiWorkerMirroredStrategy with a bounded wait for the other workers to join (TensorFlow's own
     default waits forever), refused when TensorFlow already ran in this process."""
-    from tensorflow.core.protobuf import coordination_config_pb2
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
     from tensorflow.python.distribute import multi_worker_util
     from tensorflow.python.eager import context
 
@@ -154,7 +154,9 @@ def _multi_worker(tf: Any, plan: Plan) -> Any:
     try:
         join_s = float(os.environ.get(JOIN_TIMEOUT_ENV) or 600)
     except ValueError:
-        raise ConfigError(f"{JOIN_TIMEOUT_ENV} must be a number of seconds", hint=f"e.g. {JOIN_TIMEOUT_ENV}=600") from None
+        join_s = -1.0
+    if not 1 <= join_s <= 86400:
+        raise ConfigError(f"{JOIN_TIMEOUT_ENV} must be 1 to 86400 seconds", hint=f"e.g. {JOIN_TIMEOUT_ENV}=600")
     spec = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
     jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
             for job in TASK_TYPES if job in spec.jobs]
