@@ -18,6 +18,8 @@ import dataclasses
 import json
 import os
 import re
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
@@ -29,6 +31,8 @@ MAX_TF_CONFIG = 64 * 1024
 MAX_WORKERS = 1024
 JOIN_TIMEOUT_ENV = "EDGEKIT_JOIN_TIMEOUT_S"  # how long a worker waits for the others to start (default 600 s)
 STATUS_KEY = "edgekit/chief_status"  # the chief's outcome, in the coordination service's key-value store
+JOIN_GRACE_S = 30  # past the join wait, the watchdog ends a process TensorFlow keeps retrying in
+ACK_TIMEOUT_S = 60  # how long the chief waits for each worker to read it
 HINT = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
         '"index": 0}}\' on each machine (its own index), or unset it for one process')
 
@@ -163,13 +167,29 @@ def _multi_worker(tf: Any, plan: Plan) -> Any:
     ctx.configure_coordination_service(service_type="standalone",
                                        service_leader=multi_worker_util.coordination_leader(spec),
                                        coordinated_jobs=jobs, cluster_register_timeout_in_ms=int(join_s * 1000))
+    def problem(reason: str) -> EnvironmentProblem:
+        return EnvironmentProblem(f"worker {plan.index}: the {plan.workers} workers did not all join within "
+                                  f"{join_s:.0f} s, or this one could not start ({reason})",
+                                  hint="start `edgekit build` with the same config on every machine of TF_CONFIG; "
+                                       f"{JOIN_TIMEOUT_ENV} sets the wait")
+
+    joined = threading.Event()
+
+    def watchdog() -> None:
+        # TensorFlow's own registration retries for minutes when the leader is not there at all, and ignores
+        # SIGTERM meanwhile: past the wait plus a grace period, say so and leave (nothing was written yet)
+        if not joined.wait(join_s + JOIN_GRACE_S):
+            sys.stderr.write(f"edgekit: error: {' '.join(problem('no answer').one_line().split())}\n")
+            sys.stderr.flush()
+            os._exit(problem("").exit_code)
+
+    threading.Thread(target=watchdog, name="edgekit-join-watchdog", daemon=True).start()
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except Exception as err:  # noqa: BLE001 - TensorFlow reports a missing peer as several error types
-        raise EnvironmentProblem(f"worker {plan.index}: the {plan.workers} workers did not all join within "
-                                 f"{join_s:.0f} s ({type(err).__name__})",
-                                 hint="start `edgekit build` with the same config on every machine of TF_CONFIG; "
-                                      f"{JOIN_TIMEOUT_ENV} sets the wait") from None
+        raise problem(str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__) from None
+    finally:
+        joined.set()
     return strategy
 
 
@@ -179,9 +199,14 @@ def announce(status: str) -> None:
         return
     from tensorflow.python.eager import context
 
+    ctx = context.context()
     try:
-        context.context().set_config_key_value(STATUS_KEY, status[:500])
-    except Exception:  # noqa: BLE001 - nobody left to tell: the workers notice the chief is gone
+        ctx.set_config_key_value(STATUS_KEY, status[:500])
+        # the key-value store lives in this process: after a success, wait (bounded) until every worker has
+        # read it; after a failure the workers are mid-training and notice this process end instead
+        for index in range(1, _PLAN.workers if status == "done" else 1):
+            ctx.get_config_key_value(f"{STATUS_KEY}/read/{index}", timeout_in_ms=ACK_TIMEOUT_S * 1000)
+    except Exception:  # noqa: BLE001 - a worker already gone (or nobody left to tell): it noticed on its own
         pass
 
 
@@ -189,7 +214,10 @@ def wait_for_chief() -> str:
     """A worker's wait, after its training, for the chief's outcome (raises when the chief is gone)."""
     from tensorflow.python.eager import context
 
-    return context.context().get_config_key_value(STATUS_KEY)
+    ctx = context.context()
+    status = ctx.get_config_key_value(STATUS_KEY)
+    ctx.set_config_key_value(f"{STATUS_KEY}/read/{_PLAN.index}", "1")
+    return status
 
 
 def current() -> tuple[Any, Plan]:

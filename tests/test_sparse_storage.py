@@ -45,7 +45,7 @@ def test_mostly_zero_weights_are_stored_sparse_only_where_litert_runs_them(tmp_p
     for precision in ("fp32", "int8"):
         dense = tflite.convert(model, precision, calibration=[x])
         data, record = choose(dense, lambda p=precision: tflite.convert(model, p, calibration=[x], sparse=True),
-                              precision=precision, names=names)
+                              precision=precision, names=names, samples=[x])
         assert record is not None and record["zeros"] > 0.6
         assert record["dense_bytes"] == len(dense) and record["kept"] in ("sparse", "dense") and record["reason"]
         assert (data is dense) == (record["kept"] == "dense")
@@ -57,6 +57,9 @@ def test_mostly_zero_weights_are_stored_sparse_only_where_litert_runs_them(tmp_p
     if zeros == "blocks":  # int8 with 1x16 blocks: small and runnable
         assert results["int8"]["kept"] == "sparse" and results["int8"]["ratio"] <= 0.55
         assert results["int8"]["sparse_load_ms"] > 0
+        # which kernels run it is recorded: XNNPACK leaves the block-sparse FULLY_CONNECTED to LiteRT's own
+        assert results["int8"]["xnnpack_fraction_sparse"] < results["int8"]["xnnpack_fraction_dense"]
+        assert "LiteRT's built-in kernels" in results["int8"]["reason"]
     else:  # int8 unstructured: an index per weight, and XNNPACK refuses it — stays dense, says why
         assert results["int8"]["kept"] == "dense"
         assert "block = [16, 1]" in results["int8"]["reason"]
@@ -101,4 +104,8 @@ def test_block_pruned_recipe_builds_a_sparse_int8_artifact_checked_like_any_othe
     assert storage["kept"] == "sparse" and artifact["bytes"] == storage["sparse_bytes"] < storage["dense_bytes"]
     assert artifact["parity"]["status"] == "passed" and artifact["accuracy"] is not None
     assert any(t["stored"] == "sparse" for t in artifact["size_breakdown"])
+    # the structure is read from the same weights stored dense: the pruning shows (a sparse tensor's raw
+    # values would read as almost no zeros)
+    biggest = max(artifact["structure"]["weights"], key=lambda w: w["elements"])
+    assert biggest["sparsity"] > 0.6 and len(biggest["shape"]) == 2
     assert "## Sparse storage (Android)" in (tmp_path / "out" / "report.md").read_text()

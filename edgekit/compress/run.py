@@ -73,8 +73,7 @@ def apply_recipe(model: LoadedModel, config: Config, *, progress: Reporter) -> C
         result.distribute = plan.to_dict()
         from edgekit import provenance
 
-        inputs = hashlib.sha256(f"{_cache_key(model_digest, config, upto=len(config.recipe) - 1)}|"
-                                f"{provenance.arrays_digest([train.x, train.y])}".encode()).hexdigest()
+        inputs = _inputs_digest(model_digest, config, provenance.arrays_digest([train.x, train.y]))
         if not distribute.same_inputs(inputs):
             raise ConfigError("the workers' model file, config or training data differ",
                               hint="give every worker the same model file, edgekit.toml and dataset")
@@ -141,6 +140,19 @@ def _record(step: Any, started: float, folder: Path, history: dict[str, Any], **
     return {"step": step.step, "settings": step.model_dump(mode="json"), **extra,
             "seconds": round(time.perf_counter() - started, 1), "cache": str(folder),
             "resumed": history.get("resumed", False), "history": history.get("history", [])}
+
+
+def _inputs_digest(model_digest: str, config: Config, data_digest: str) -> str:
+    """What the workers of one run must share, by content (each machine's paths differ): the model, the
+    training data, the recipe's settings and student files, the seed."""
+    steps = []
+    for step in config.recipe:
+        settings = step.model_dump(mode="json")
+        student = settings.pop("student_path", None)
+        steps.append({**settings, "student": file_digest(Path(student)) if student and Path(student).exists() else None})
+    text = json.dumps({"model": model_digest, "data": data_digest, "steps": steps, "seed": config.build.seed},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _cache_key(model_digest: str, config: Config, *, upto: int) -> str:

@@ -57,16 +57,11 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path
     manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
     state = _read_state(folder)
     replicas = distribute.replicas()
-    trained_further = state["epochs_done"] > step.epochs  # cannot be undone: start again
-    if trained_further or not distribute.all_agree_on(_resume_point(state, manager)):
-        if not trained_further:
-            progress.say(f"  {label}: the workers' checkpoints differ; every worker trains this step from the start")
-        import shutil
-
-        shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
-        state = {"epochs_done": 0, "history": []}
+    if state["epochs_done"] > step.epochs:  # trained further than asked: cannot be undone, start again
+        manager, state = _restart(tf, folder, checkpoint)
+    if not distribute.all_agree_on(_resume_point(state, manager)):  # every worker calls it: same collectives
+        progress.say(f"  {label}: the workers' checkpoints differ; every worker trains this step from the start")
+        manager, state = _restart(tf, folder, checkpoint)
     state["replicas"] = replicas  # what trained it: a one-process checkpoint is not resumed by several workers
     if state["epochs_done"] and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
@@ -87,6 +82,14 @@ def fine_tune(model: Any, step: StepBase, *, x: np.ndarray, y: Any, folder: Path
                         manager=manager, state=state)
     model.fit(dataset, epochs=step.epochs, initial_epoch=start_epoch, verbose=0, callbacks=callbacks + [tracker])
     return {**state, "resumed": start_epoch > 0}
+
+
+def _restart(tf: Any, folder: Path, checkpoint: Any) -> tuple[Any, dict[str, Any]]:
+    import shutil
+
+    shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1), {"epochs_done": 0, "history": []}
 
 
 def _resume_point(state: dict[str, Any], manager: Any) -> tuple[int, int, int]:

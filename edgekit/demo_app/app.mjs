@@ -162,10 +162,16 @@ function probeOrder() {
   return first ? [first, ...RUNTIMES.filter((r) => r !== first)] : RUNTIMES;
 }
 
+function objectiveText(recommendation) {
+  const objective = recommendation.objective || 'p50';
+  return { p50: 'fastest per inference', first_inference: 'fastest first result on the build\'s network',
+           bytes: 'fewest bytes to download' }[objective] || objective;
+}
+
 function startText(runtime) {
   const wanted = recommendedId(build.recommendation);
   if (!wanted) return `Model loaded on ${runtime.label}.`;
-  if (wanted === runtime.id) return `Model loaded on ${runtime.label}, the fastest in the build's browser profile.`;
+  if (wanted === runtime.id) return `Model loaded on ${runtime.label}, the build's recommendation (${objectiveText(build.recommendation)}).`;
   const missing = state.unavailable.find((u) => u.id === wanted);
   const why = missing ? missing.reason : RUNTIMES.some((r) => r.id === wanted) ? 'not loaded here' : 'not offered in this app';
   return `Model loaded on ${runtime.label} (the build recommends ${build.recommendation.runtime} ${build.recommendation.backend}: ${why}).`;
@@ -228,7 +234,7 @@ async function main() {
   state.input = { height: look.height, width: look.width, channels: look.channels, background: look.background };
   $('offline').textContent = offline;
   $('build').textContent = [build.model_name && `model ${build.model_name}`, build.created && `built ${build.created.slice(0, 16).replace('T', ' ')}`,
-    build.recommendation && `fastest in headless Chromium at build time: ${build.recommendation.runtime} ${build.recommendation.backend}`]
+    build.recommendation && `recommended at build time (${objectiveText(build.recommendation)}): ${build.recommendation.runtime} ${build.recommendation.backend}`]
     .filter(Boolean).join(' · ');
   sampleButtons();
   drawingPad();

@@ -113,12 +113,15 @@ class SparseStorage(_Open):
     """How the converter's sparse encoding was tried on an artifact with mostly-zero weights."""
     zeros: float = Field(description="share of zero weights in the dense file's weight tensors")
     dense_bytes: int
-    sparse_bytes: int
-    ratio: float = Field(description="sparse_bytes / dense_bytes")
+    sparse_bytes: Optional[int] = Field(None, description="absent when the sparse conversion failed")
+    ratio: Optional[float] = Field(None, description="sparse_bytes / dense_bytes")
     kept: Literal["sparse", "dense"] = Field(description="which file the artifact is")
     reason: str
     dense_load_ms: Optional[float] = None
     sparse_load_ms: Optional[float] = Field(None, description="LiteRT default path (XNNPACK), when it ran")
+    xnnpack_fraction_dense: Optional[float] = Field(None, description="share of the dense file's ops XNNPACK runs")
+    xnnpack_fraction_sparse: Optional[float] = Field(
+        None, description="share of the sparse file's ops XNNPACK runs; LiteRT's built-in kernels run the rest")
 
 
 class Artifact(_Open):

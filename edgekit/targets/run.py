@@ -85,8 +85,9 @@ def fingerprint(config: Any, model_digest: str) -> str:
 
 
 def settings_digest(config: Any, name: str) -> str:
-    """What one target's artifacts depend on in its own section (budgets aside: they are re-applied)."""
-    settings = getattr(config.targets, name).model_dump(mode="json", exclude={"budgets"})
+    """What one target's artifacts depend on in its own section (budgets and the web runtime objective aside:
+    they only re-read measurements)."""
+    settings = getattr(config.targets, name).model_dump(mode="json", exclude={"budgets", "objective", "network"})
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

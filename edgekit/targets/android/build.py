@@ -28,18 +28,19 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
         relative = f"android/model_{precision}.tflite"
         with ctx.progress.stage(f"android {precision}: converted"):
             data = tflite.convert(ctx.model, precision, calibration=ctx.calibration)
-        storage = None
+        storage, dense = None, data
         if cfg.sparse:
             with ctx.progress.stage(f"android {precision}: sparse storage checked"):
                 data, storage = sparse.choose(
                     data, lambda p=precision: tflite.convert(ctx.model, p, calibration=ctx.calibration, sparse=True),
-                    precision=precision, names=names)
+                    precision=precision, names=names, samples=ctx.eval.inputs)
         (ctx.stage / relative).write_bytes(data)
         with ctx.progress.stage(f"android {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
             with ctx.progress.bar(f"{precision} eval", len(ctx.eval)) as advance:
                 runner, outputs = run(data, ctx.eval.inputs, progress=advance, **names)
         check = ctx.parity(outputs, cfg.parity[precision], samples=cfg.parity_samples)
-        structure = tflite_structure(runner, layers=ctx.facts)
+        # a sparse tensor reads back as its stored values only: the structure is the dense file's (same weights)
+        structure = tflite_structure(runner if data is dense else dense, layers=ctx.facts)
         with ctx.progress.stage(f"android {precision}: delegates checked (XNNPACK, GPU, NNAPI)"):
             delegate_support = compatibility(data, min_sdk=cfg.min_sdk)
         with ctx.progress.stage(f"android {precision}: profiled on host ({cfg.runs} runs)"):

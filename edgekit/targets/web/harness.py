@@ -122,6 +122,7 @@ def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, int]
 
     total = {"runtime_raw_bytes": 0, "runtime_gzip_bytes": 0, "runtime_brotli_bytes": 0}
     for path in paths[:200]:
+        path = posixpath.normpath(urllib.parse.unquote(path))  # as the server resolved it
         local = None
         for prefix, root in roots.items():
             relative = path[len(prefix) + 2:] if path.startswith(f"/{prefix}/") else None

@@ -53,7 +53,7 @@ def recommend_web(artifacts: list[dict[str, Any]], *, objective: str = "p50",
             continue
         value, artifact, entry = min(scored, key=lambda item: item[0])
         answers[name] = {"runtime": entry.get("runtime"), "backend": entry.get("backend"), "path": artifact["path"],
-                         "value": value, "p50_ms": entry["p50_ms"],
+                         "threads": entry.get("threads"), "value": value, "p50_ms": entry["p50_ms"],
                          "first_inference_ms": entry.get("first_inference_ms"),
                          "first_inference_on_network_ms": first_on_network(artifact, entry, network),
                          "download_brotli_bytes": download_bytes(artifact, entry),
@@ -63,13 +63,14 @@ def recommend_web(artifacts: list[dict[str, Any]], *, objective: str = "p50",
         chosen, note = "p50", f"objective {objective!r} needs the runtime's download bytes, not measured: chose by p50"
     best = answers[chosen]
     artifact, entry = next((a, e) for a, e in measured if a["path"] == best["path"]
-                           and e.get("runtime") == best["runtime"] and e.get("backend") == best["backend"])
+                           and e.get("runtime") == best["runtime"] and e.get("backend") == best["backend"]
+                           and e.get("threads") == best["threads"])
     unavailable = sorted({f"{e['runtime']} {e['backend']}" for a in artifacts if a.get("target") == "web"
                           for e in a.get("latency") or [] if e.get("where") == "browser" and e.get("p50_ms") is None})
     what = {"p50": "fastest browser p50", "bytes": "fewest brotli bytes to download (runtime + model)",
             "first_inference": f"fastest first inference on {network['name']} ({network['mbit_s']:g} Mbit/s, "
                                f"{network['rtt_ms']:g} ms RTT)"}[chosen]
-    return {"runtime": best["runtime"], "backend": best["backend"], "path": best["path"],
+    return {"runtime": best["runtime"], "backend": best["backend"], "path": best["path"], "threads": best["threads"],
             "p50_ms": best["p50_ms"], "first_inference_ms": best.get("first_inference_ms"),
             "bytes_transferred": entry.get("bytes_transferred"), "browser": entry.get("browser"),
             "objective": chosen, "network": network, "answers": answers,
