@@ -56,7 +56,9 @@ def tiny_model_path(tmp_path_factory, keras_module, fashion_subset) -> Path:
 
 
 def write_config(folder: Path, model: Path, *, precisions=("fp32", "int8"), budgets: str = "",
-                 extra: str = "", eval_samples: int = 300) -> Path:
+                 extra: str = "", eval_samples: int = 300, recipe: str = "", train_samples: int | None = None) -> Path:
+    """edgekit.toml for `model` (Android only); `recipe`: [[recipe]] tables put first."""
+    train = f"train_samples = {train_samples}" if train_samples else ""
     text = textwrap.dedent(f"""
         [model]
         path = "{model}"
@@ -65,6 +67,7 @@ def write_config(folder: Path, model: Path, *, precisions=("fp32", "int8"), budg
         kind = "fashion_mnist"
         eval_samples = {eval_samples}
         calibration_samples = 64
+        {train}
 
         [targets.android]
         precisions = {list(precisions)!r}
@@ -80,7 +83,7 @@ def write_config(folder: Path, model: Path, *, precisions=("fp32", "int8"), budg
         out = "out"
     """).replace("'", '"')
     path = folder / "edgekit.toml"
-    path.write_text(text)
+    path.write_text((textwrap.dedent(recipe).strip() + "\n\n" + text) if recipe else text)
     return path
 
 

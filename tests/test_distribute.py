@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import write_config
 
 from edgekit.distribute import local_tf_configs, read_plan
 from edgekit.errors import ConfigError
@@ -66,8 +67,6 @@ def test_a_bad_tf_config_is_refused_in_one_line_before_tensorflow_reads_it(raw, 
 
 
 def test_a_worker_with_nothing_to_train_says_so(tmp_path, capsys):
-    from conftest import write_config
-
     from edgekit.cli import main
 
     config = write_config(tmp_path, tmp_path / "model.keras")
@@ -93,7 +92,7 @@ def _checkpoint(folder: Path) -> dict[str, np.ndarray]:
 
 @pytest.mark.slow
 def test_two_workers_on_localhost_train_the_same_weights_as_one_process(tmp_path, tiny_model_path):
-    recipe = textwrap.dedent(f"""
+    recipe = """
         [[recipe]]
         step = "prune"
         final_sparsity = 0.5
@@ -110,28 +109,11 @@ def test_two_workers_on_localhost_train_the_same_weights_as_one_process(tmp_path
         step = "qat"
         epochs = 1
         learning_rate = 1e-5
-
-        [model]
-        path = "{tiny_model_path}"
-
-        [dataset]
-        kind = "fashion_mnist"
-        eval_samples = 300
-        calibration_samples = 32
-        train_samples = 1024
-
-        [targets.android]
-        precisions = ["int8"]
-        runs = 5
-        warmup = 1
-
-        [build]
-        out = "out"
-    """)
+    """
     single, multi = tmp_path / "single", tmp_path / "multi"
     for folder in (single, multi):
         folder.mkdir()
-        (folder / "edgekit.toml").write_text(recipe)
+        write_config(folder, tiny_model_path, precisions=("int8",), recipe=recipe, train_samples=1024)
     command = [sys.executable, "-m", "edgekit", "build", "--config", "edgekit.toml", "--quiet"]
     plain_env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     done = subprocess.run(command, cwd=single, env=plain_env, capture_output=True, text=True, timeout=900)
@@ -186,21 +168,8 @@ def _run_workers(folder: Path, configs: list[str], *, extra_env: dict | None = N
 
 @pytest.mark.slow
 def test_a_worker_whose_peers_never_start_gives_up_after_the_join_timeout(tmp_path, tiny_model_path):
-    (tmp_path / "edgekit.toml").write_text(textwrap.dedent(f"""
-        [[recipe]]
-        step = "prune"
-        epochs = 1
-
-        [model]
-        path = "{tiny_model_path}"
-
-        [dataset]
-        kind = "fashion_mnist"
-        train_samples = 256
-
-        [targets.android]
-        precisions = ["fp32"]
-    """))
+    write_config(tmp_path, tiny_model_path, precisions=("fp32",), eval_samples=100, train_samples=256,
+                 recipe='[[recipe]]\nstep = "prune"\nepochs = 1\n')
     [(code, out, err)] = _run_workers(tmp_path, [local_tf_configs(2)[1]], extra_env={"EDGEKIT_JOIN_TIMEOUT_S": "5"},
                                       timeout=300)
     assert code == 4, err[-2000:]
@@ -211,26 +180,8 @@ def test_a_worker_whose_peers_never_start_gives_up_after_the_join_timeout(tmp_pa
 def test_a_chief_that_fails_tells_the_worker_which_exits_with_its_own_error(tmp_path, tiny_model_path):
     """The chief refuses its --out (a folder edgekit did not write) after the workers joined: its own exit 2,
     and the waiting worker learns it and stops (exit 4) instead of hanging."""
-    (tmp_path / "edgekit.toml").write_text(textwrap.dedent(f"""
-        [[recipe]]
-        step = "prune"
-        epochs = 1
-
-        [model]
-        path = "{tiny_model_path}"
-
-        [dataset]
-        kind = "fashion_mnist"
-        eval_samples = 100
-        calibration_samples = 16
-        train_samples = 256
-
-        [targets.android]
-        precisions = ["fp32"]
-
-        [build]
-        out = "out"
-    """))
+    write_config(tmp_path, tiny_model_path, precisions=("fp32",), eval_samples=100, train_samples=256,
+                 recipe='[[recipe]]\nstep = "prune"\nepochs = 1\n')
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("someone else's folder")
     (chief, _, chief_err), (worker, _, worker_err) = _run_workers(tmp_path, local_tf_configs(2), timeout=400)

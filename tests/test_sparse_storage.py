@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
+from conftest import write_config
 
 pytestmark = pytest.mark.slow
 
@@ -66,32 +66,14 @@ def test_mostly_zero_weights_are_stored_sparse_only_where_litert_runs_them(tmp_p
 
 
 def test_block_pruned_recipe_builds_a_sparse_int8_artifact_checked_like_any_other(tmp_path, tiny_model_path):
-    config = tmp_path / "edgekit.toml"
-    config.write_text(textwrap.dedent(f"""
+    config = write_config(tmp_path, tiny_model_path, precisions=("int8",), train_samples=1024, recipe="""
         [[recipe]]
         step = "prune"
         final_sparsity = 0.75
         block = [16, 1]
         epochs = 2
         learning_rate = 1e-3
-
-        [model]
-        path = "{tiny_model_path}"
-
-        [dataset]
-        kind = "fashion_mnist"
-        eval_samples = 300
-        calibration_samples = 32
-        train_samples = 1024
-
-        [targets.android]
-        precisions = ["int8"]
-        runs = 5
-        warmup = 1
-
-        [build]
-        out = "out"
-    """))
+    """)
     done = subprocess.run([sys.executable, "-m", "edgekit", "build", "--config", str(config), "--quiet"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
