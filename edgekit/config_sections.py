@@ -11,6 +11,15 @@ from edgekit.units import parse_duration_ms, parse_size
 ANDROID_DELEGATES = ("xnnpack", "gpu", "nnapi")  # delegates edgekit checks (edgekit/delegates.py)
 
 
+def listed_once(value: list[str], *, field: str, noun: str, example: str) -> list[str]:
+    """A non-empty list without repeats (a target's precisions / variants), or a one-line ValueError."""
+    if not value:
+        raise ValueError(f"list at least one {noun}, e.g. {example}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{field} repeat an entry: {value}")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 

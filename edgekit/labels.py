@@ -9,14 +9,16 @@ from edgekit.errors import ConfigError, InputError
 from edgekit.validate import looks_like_probabilities
 
 
-def check_inputs(model: Any, data: Any) -> Any:
+def check_inputs(model: Any, data: Any, *, kind: str = "") -> Any:
     """The model with free input dimensions taken from the data; a mismatch is an InputError."""
     for info, x in zip(model.inputs, data.inputs):
         expected, got = tuple(info.inner), tuple(x.shape[1:])
         if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
-            name = f"input {info.name!r} " if len(model.inputs) > 1 else ""
-            raise InputError(f"the model's {name}expects shape {_dims(expected)} but the dataset gives {got}",
-                             hint="set dataset.image_size / color_mode to match the model")
+            name = f"model's input {info.name!r}" if len(model.inputs) > 1 else "model"
+            hint = ("the bundled Fashion-MNIST is 28x28x1: use an npz or image_folder dataset, whose "
+                    "image_size / color_mode can match the model" if kind == "fashion_mnist"
+                    else "set dataset.image_size / color_mode to match the model")
+            raise InputError(f"the {name} expects shape {_dims(expected)} but the dataset gives {got}", hint=hint)
     return model.with_input_shapes([tuple(x.shape[1:]) for x in data.inputs])
 
 

@@ -112,7 +112,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
     with progress.stage("data loaded"):
         evaluation = load_split(data, data.eval_split, limit=data.eval_samples, seed=config.build.seed,
                                 inputs=model.inputs)
-        model = check_inputs(model, evaluation)
+        model = check_inputs(model, evaluation, kind=data.kind)
         calibration = load_split(data, data.calibration_split, limit=data.calibration_samples,
                                  seed=config.build.seed, inputs=model.inputs)
     with progress.stage(f"reference outputs on {len(evaluation):,} samples"), \
@@ -183,8 +183,7 @@ def _build(config: Config, *, target: str, progress: Reporter) -> dict[str, Any]
                                                          ("calibration", data.calibration_split, calibration))},
             },
             "artifacts": artifacts,
-            **{key: value for name in present
-               for key, value in registry.get(name).report_fields(artifacts, _section(config, name)).items()},
+            **registry.report_fields(present, artifacts, config.model_dump(mode="json")["targets"]),
             "notes": list(converted.notes) + notes + sanity_notes + kept_notes,
             "environment": _environment(),
             "config": config.model_dump(mode="json"),
@@ -239,11 +238,6 @@ def _run_recipe(model: Any, config: Config, evaluation: Any, reference_accuracy:
               "keras_accuracy_drop": round(100 * (reference_accuracy - compressed_accuracy), 4),
               **({"distribute": result.distribute} if result.distribute else {}), "notes": result.notes}
     return converted, outputs, report, result.facts, result.quantization
-
-
-def _section(config: Config, name: str) -> Any:
-    settings = getattr(config.targets, name)
-    return None if settings is None else settings.model_dump(mode="json")
 
 
 def _start_strategy(config: Config, progress: Reporter) -> distribute.Plan:

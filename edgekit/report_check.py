@@ -36,11 +36,8 @@ def apply_budgets(report: dict[str, Any], overrides: dict[str, Budgets], *, sour
     report["passed"] = report_passed(report)
     from edgekit.targets import registry
 
-    present = {a.get("target") for a in report["artifacts"]}
-    for target in registry.TARGETS:
-        if target.name in present:
-            report.update(target.report_fields(report["artifacts"],
-                                               ((report.get("config") or {}).get("targets") or {}).get(target.name)))
+    report.update(registry.report_fields({a.get("target") for a in report["artifacts"]}, report["artifacts"],
+                                         (report.get("config") or {}).get("targets") or {}))
     return report
 
 

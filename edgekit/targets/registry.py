@@ -5,6 +5,8 @@ this list is the order artifacts and report sections appear in. See README, "Add
 """
 from __future__ import annotations
 
+from typing import Any
+
 from edgekit.targets.android import TARGET as ANDROID
 from edgekit.targets.base import Target
 from edgekit.targets.ios import TARGET as IOS
@@ -17,3 +19,12 @@ NAMES = tuple(BY_NAME)
 
 def get(name: str) -> Target:
     return BY_NAME[name]
+
+
+def report_fields(names: Any, artifacts: list[dict[str, Any]], sections: dict[str, Any]) -> dict[str, Any]:
+    """The report-level fields of targets `names` (e.g. the web recommendation), each given its config section."""
+    fields: dict[str, Any] = {}
+    for target in TARGETS:
+        if target.name in names:
+            fields.update(target.report_fields(artifacts, sections.get(target.name)))
+    return fields

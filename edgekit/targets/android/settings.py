@@ -6,7 +6,7 @@ from typing import Any, Callable, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from edgekit.config_sections import Budgets, ParityTolerance, Strict
+from edgekit.config_sections import Budgets, ParityTolerance, Strict, listed_once
 
 
 TFLITE_PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
@@ -66,11 +66,7 @@ class AndroidTarget(Strict):
     @field_validator("precisions")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("list at least one precision, e.g. precisions = [\"int8\"]")
-        if len(set(value)) != len(value):
-            raise ValueError(f"precisions repeat an entry: {value}")
-        return value
+        return listed_once(value, field="precisions", noun="precision", example='precisions = ["int8"]')
 
     @field_validator("parity")
     @classmethod

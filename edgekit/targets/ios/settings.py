@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from edgekit.config_sections import Budgets, Strict
+from edgekit.config_sections import Budgets, Strict, listed_once
 
 
 IOS_VARIANTS = ("fp32", "fp16", "palettized", "int8", "int4")
@@ -52,11 +52,7 @@ class IosTarget(Strict):
     @field_validator("variants")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError('list at least one variant, e.g. variants = ["fp16"]')
-        if len(set(value)) != len(value):
-            raise ValueError(f"variants repeat an entry: {value}")
-        return value
+        return listed_once(value, field="variants", noun="variant", example='variants = ["fp16"]')
 
     @model_validator(mode="after")
     def _supported(self) -> "IosTarget":
