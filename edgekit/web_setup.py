@@ -122,4 +122,10 @@ def setup_web(*, say=print) -> int:
         raise EnvironmentProblem("Chromium is not installed (the web target's browser profiling drives it); "
                                  f"the npm runtimes are ready in {folder}", hint=node.CHROMIUM_HINT) from None
     say(f"Chromium: {chromium}")
+    from edgekit.targets.web.served import nginx_binary
+
+    nginx = nginx_binary()
+    say(f"nginx: {nginx} (runtime downloads sized as it serves them)" if nginx else
+        "nginx: not found — runtime download sizes will be computed (gzip -9 / brotli -11) rather than served; "
+        "install it with `sudo apt-get install nginx-light libnginx-mod-http-brotli-filter`")
     return 0

@@ -20,7 +20,7 @@ from edgekit.measure import gzip_size
 
 MAX_FILE = 4 << 30
 HINT_SHARE = 0.05  # tensors under 5 % of the file get no hint
-_TFLITE_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "UINT8": "uint8", "INT16": "int16",
+_TFLITE_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "INT4": "int4", "UINT8": "uint8", "INT16": "int16",
                   "INT32": "int32", "INT64": "int64", "FLOAT64": "float64", "BOOL": "bool"}
 _TFJS_DTYPES = {"float32": "float32", "int32": "int32", "bool": "bool", "uint8": "uint8", "uint16": "uint16",
                 "float16": "float16"}
@@ -32,7 +32,12 @@ def _entry(name: str, data: bytes, dtype: Optional[str], shape: list[int], zero:
     entry: dict[str, Any] = {"tensor": name[:160], "shape": shape, "dtype": dtype or "?", "bytes": len(data),
                              "gzip_bytes": gzip_size(data), "stored": stored}
     if dtype in _TFLITE_DTYPES.values() and stored == "dense":
-        values = np.frombuffer(data, dtype=np.dtype(dtype))
+        if dtype == "int4":  # two weights per byte
+            from edgekit.targets.android.lowbit import unpack_nibbles
+
+            values = unpack_nibbles(data, int(np.prod(shape)) if shape else 2 * len(data))
+        else:
+            values = np.frombuffer(data, dtype=np.dtype(dtype))
         if values.size:
             entry["sparsity"] = round(float(np.mean(values == zero)), 4)
             entry["unique_values"] = int(len(np.unique(values)))
@@ -155,6 +160,8 @@ def _hint(entry: dict[str, Any]) -> Optional[str]:
     dtype, sparsity, unique = entry["dtype"], entry.get("sparsity", 0.0), entry.get("max_unique_per_channel")
     if entry["stored"] == "sparse":
         return "stored sparse: raw bytes already follow the zeros"
+    if dtype == "int4":
+        return "stored 4-bit: raw bytes already follow the clusters"
     if dtype == "float32":
         return "float32 — an int8 or dynamic precision stores 1 byte per weight (4× fewer)"
     if dtype == "float16":
@@ -164,7 +171,8 @@ def _hint(entry: dict[str, Any]) -> Optional[str]:
             return (f"{100 * sparsity:.0f} % zeros, stored dense — gzip sees the zeros, the raw file does not "
                     "(the android target stores it sparse when LiteRT runs that: prune int8 Dense kernels with block = [16, 1])")
         if unique is not None and unique <= 16:
-            return "clustered, stored 8-bit: only gzip sees the repeats"
+            return ("clustered, stored 8-bit: only gzip sees the repeats (the android target stores such filters "
+                    "4-bit for the ops listed in low_bit)")
         return f"dense {dtype} — prune or cluster it (recipe steps prune, cluster)"
     return None
 

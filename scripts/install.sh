@@ -28,9 +28,19 @@ command -v node >/dev/null || web_packages+=(nodejs)
 command -v npm >/dev/null || web_packages+=(npm)
 # The search's scale-out tests start a throwaway PostgreSQL server (Debian package; never a running service).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || web_packages+=(postgresql)
+# The web target sizes runtime downloads as nginx sends them, compressing with gzip and brotli (Debian's
+# nginx-light + ngx_brotli); edgekit starts its own private nginx on 127.0.0.1, never the system service.
+new_nginx=""
+if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null; then web_packages+=(nginx-light); new_nginx=1; fi
+compgen -G "/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so" >/dev/null || web_packages+=(libnginx-mod-http-brotli-filter)
 if [ ${#web_packages[@]} -gt 0 ]; then
   echo "installing Debian packages ${web_packages[*]}"
   apt_install "${web_packages[@]}"
+fi
+if [ -n "$new_nginx" ] && command -v systemctl >/dev/null && systemctl is-enabled nginx >/dev/null 2>&1; then
+  # the package enables a web server on port 80 where systemd runs; edgekit does not need it
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd systemctl disable --now nginx >/dev/null 2>&1 || true
 fi
 if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
   echo "edgekit's web target needs Node.js >= 20 (playwright-core 1.65); found $(node --version) at $(command -v node)" \

@@ -124,6 +124,38 @@ class SparseStorage(_Open):
         None, description="share of the sparse file's ops XNNPACK runs; LiteRT's built-in kernels run the rest")
 
 
+class LowBitTensor(_Open):
+    """One weight tensor that feeds a filter slot (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D)."""
+    tensor: str
+    op: str
+    shape: list[int]
+    bits: Literal[4, 8] = Field(description="how the shipped 4-bit candidate stores it")
+    distinct_per_channel: int = Field(description="most distinct values in one output channel (0: not read)")
+    clustered: bool = Field(description="at most 16 values per channel, over enough weights per channel to tell")
+    bytes: Optional[int] = None
+    max_rounding: Optional[float] = Field(
+        None, description="largest change of a weight on the 4-bit grid, as a share of its channel's largest")
+    reason: str
+
+
+class LowBitStorage(_Open):
+    """How 4-bit storage of clustered filters was tried on an int8 or dynamic-range artifact."""
+    ops: list[str] = Field(description="the ops whose filters may be stored 4-bit ([targets.android] low_bit)")
+    bytes_8bit: int
+    bytes_4bit: Optional[int] = None
+    ratio: Optional[float] = Field(None, description="bytes_4bit / bytes_8bit")
+    kept: Literal["4-bit", "8-bit"] = Field(description="which file the artifact is")
+    reason: str
+    accuracy_8bit: Optional[float] = None
+    accuracy_4bit: Optional[float] = None
+    load_ms_8bit: Optional[float] = None
+    load_ms_4bit: Optional[float] = None
+    xnnpack_fraction_8bit: Optional[float] = None
+    xnnpack_fraction_4bit: Optional[float] = Field(
+        None, description="share of the 4-bit file's ops XNNPACK runs; LiteRT's built-in kernels run the rest")
+    tensors: list[LowBitTensor] = Field(default_factory=list, description="the largest weight tensors first")
+
+
 class Artifact(_Open):
     target: str
     format: str
@@ -140,6 +172,7 @@ class Artifact(_Open):
     sha256: Optional[str] = Field(None, description="over the artifact's files; `edgekit check --verify` recomputes it")
     reproducible: Optional[bool] = Field(None, description="false for formats that do not give the same bytes twice")
     sparse_storage: Optional[SparseStorage] = None
+    low_bit_storage: Optional[LowBitStorage] = None
     size_breakdown: list[TensorSize] = Field(default_factory=list,
                                              description="largest weight tensors (shipped .tflite / TF.js artifacts)")
     parity: Optional[Parity] = None

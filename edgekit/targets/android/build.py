@@ -17,7 +17,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
     from edgekit.litert import TFLiteRunner, run
     from edgekit.profile.host import profile_tflite
     from edgekit.structure import tflite_structure
-    from edgekit.targets.android import sparse
+    from edgekit.targets.android import lowbit, sparse
 
     folder = ctx.stage / "android"
     folder.mkdir(exist_ok=True)
@@ -34,12 +34,20 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
                 data, storage = sparse.choose(
                     data, lambda p=precision: tflite.convert(ctx.model, p, calibration=ctx.calibration, sparse=True),
                     precision=precision, names=names, samples=ctx.eval.inputs)
+        low_bit = None
+        if cfg.low_bit and precision in lowbit.PRECISIONS:
+            with ctx.progress.stage(f"android {precision}: 4-bit storage of clustered weights checked"):
+                data, low_bit = lowbit.choose(
+                    data, precision=precision, ops=cfg.low_bit, max_accuracy_loss=cfg.low_bit_max_accuracy_loss,
+                    evaluate=lambda d: run(d, ctx.eval.inputs, **names)[1],
+                    judge=lambda outs, p=precision: ctx.parity(outs, cfg.parity[p], samples=cfg.parity_samples),
+                    accuracy=ctx.accuracy, load_ms=lambda d: TFLiteRunner(d, **names).load_ms)
         (ctx.stage / relative).write_bytes(data)
         with ctx.progress.stage(f"android {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
             with ctx.progress.bar(f"{precision} eval", len(ctx.eval)) as advance:
                 runner, outputs = run(data, ctx.eval.inputs, progress=advance, **names)
         check = ctx.parity(outputs, cfg.parity[precision], samples=cfg.parity_samples)
-        # a sparse tensor reads back as its stored values only: the structure is the dense file's (same weights)
+        # a sparse or 4-bit tensor reads back as its stored values only: the structure is the dense 8-bit file's
         structure = tflite_structure(runner if data is dense else dense, layers=ctx.facts)
         with ctx.progress.stage(f"android {precision}: delegates checked (XNNPACK, GPU, NNAPI)"):
             delegate_support = compatibility(data, min_sdk=cfg.min_sdk)
@@ -60,6 +68,7 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
             "io": io_record(TFLiteRunner(data, **names)),
             "shipped": precision in shipped,
             **({"sparse_storage": storage} if storage else {}),
+            **({"low_bit_storage": low_bit} if low_bit else {}),
         }
         artifact["budgets"] = budgets.evaluate(artifact, cfg.budgets) if artifact["shipped"] else []
         artifacts.append(artifact)

@@ -122,6 +122,12 @@ def read_ops(model_bytes: bytes) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- XNNPACK (measured)
 
 
+def xnnpack_share(model_bytes: bytes) -> float:
+    """The share of the file's ops XNNPACK runs on LiteRT's default path (the rest: LiteRT's built-in kernels)."""
+    total = len(read_ops(model_bytes))
+    return round(len(xnnpack_nodes(model_bytes, total)[0]) / total, 4) if total else 0.0
+
+
 def xnnpack_nodes(model_bytes: bytes, total: int) -> tuple[set[int], int]:
     """(indexes of the nodes XNNPACK replaced, number of delegate partitions), measured in LiteRT."""
     from edgekit.quiet import quiet_native
@@ -230,6 +236,10 @@ def rule_reason(op: dict[str, Any], rules: dict[str, Any], *, api: Optional[int]
     max_rank = rules.get("max_rank")
     if max_rank and any(len(t["shape"]) > max_rank for t in tensors):
         return f"{name} on a {max(len(t['shape']) for t in tensors)}-D tensor (max {max_rank}-D)"
+    constants = rules.get("const_dtypes")
+    for t in tensors:
+        if t["const"] and constants is not None and t["dtype"] not in constants:
+            return f"{name} with a constant {t['dtype']} tensor (constants: {', '.join(constants)})"
     allowed = rules.get("runtime_dtypes")
     for t in tensors:
         if t["const"] or allowed is None or id(t) in exempt:

@@ -46,7 +46,7 @@ PLACE = "details"  # after the latency table
 
 
 def section(report: dict[str, Any]) -> list[str]:
-    return _sparse(report) + _delegates(report)
+    return _sparse(report) + _low_bit(report) + _delegates(report)
 
 
 def _sparse(report: dict[str, Any]) -> list[str]:
@@ -59,6 +59,27 @@ def _sparse(report: dict[str, Any]) -> list[str]:
             "Raw bytes are what a phone stores and maps; the converter's sparse encoding was tried on "
             "artifacts whose weights are mostly zeros.", ""] + [
         f"- `{a['path']}`: {summary(a['sparse_storage'])}" for a in stored]
+
+
+def _low_bit(report: dict[str, Any]) -> list[str]:
+    from edgekit.targets.android.lowbit import summary
+
+    stored = [a for a in report.get("artifacts", []) if a.get("target") == "android" and a.get("low_bit_storage")]
+    if not stored:
+        return []
+    lines = ["", "## 4-bit storage of clustered weights (Android)", "",
+             "Filters clustered to at most 16 values per channel were re-stored 4-bit where LiteRT runs them "
+             "(`low_bit`); the table lists each artifact's largest weight tensors.", ""]
+    for a in stored:
+        record = a["low_bit_storage"]
+        lines += [f"- `{a['path']}`: {summary(record)}", "", "| tensor | op | shape | values/channel | bits | "
+                  "max rounding | why |", "|---|---|---|---:|---:|---:|---|"]
+        for t in record.get("tensors", []):
+            rounding = "—" if t.get("max_rounding") is None else f"{100 * t['max_rounding']:.1f} %"
+            lines.append(f"| `{t['tensor'][-48:]}` | {t['op']} | {'×'.join(map(str, t['shape']))} | "
+                         f"{t['distinct_per_channel']} | {t['bits']} | {rounding} | {t['reason']} |")
+        lines.append("")
+    return lines
 
 
 def _delegates(report: dict[str, Any]) -> list[str]:

@@ -55,6 +55,11 @@ class AndroidTarget(Strict):
     parity_samples: int = Field(500, ge=1, json_schema_extra={"example": "parity_samples = 500"})
     sparse: bool = Field(
         True, json_schema_extra={"example": "sparse = true  # mostly-zero weights stored sparse when LiteRT runs it"})
+    low_bit: list[Literal["FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"]] = Field(
+        ["FULLY_CONNECTED"], json_schema_extra={
+            "example": 'low_bit = ["FULLY_CONNECTED"]  # clustered filters of these ops stored 4-bit; [] = never'})
+    low_bit_max_accuracy_loss: float = Field(
+        0.5, ge=0, json_schema_extra={"example": "low_bit_max_accuracy_loss = 0.5  # pp below the 8-bit file"})
     min_sdk: int = Field(30, ge=21, le=40, json_schema_extra={"example": "min_sdk = 30  # NNAPI checks use this API level"})
     device: AndroidDevice = Field(default_factory=AndroidDevice,
                                   json_schema_extra={"example": "[targets.android.device]"})
@@ -67,6 +72,11 @@ class AndroidTarget(Strict):
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return listed_once(value, field="precisions", noun="precision", example='precisions = ["int8"]')
+
+    @field_validator("low_bit")
+    @classmethod
+    def _low_bit_once(cls, value: list[str]) -> list[str]:
+        return listed_once(value, field="low_bit", noun="op", example='low_bit = ["FULLY_CONNECTED"]') if value else value
 
     @field_validator("parity")
     @classmethod

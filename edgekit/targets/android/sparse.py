@@ -71,14 +71,9 @@ def choose(dense: bytes, convert_sparse: Callable[[], bytes], *, precision: str,
 def _kernels(dense: bytes, sparse: bytes) -> dict[str, float]:
     """Which kernels run each file: the share of its original ops XNNPACK takes (it leaves block-sparse
     FULLY_CONNECTED to LiteRT's built-in sparse kernels, and densifies sparse convolution weights at load)."""
-    from edgekit.targets.android.delegates import read_ops, xnnpack_nodes
+    from edgekit.targets.android.delegates import xnnpack_share
 
-    fractions = {}
-    for name, data in (("dense", dense), ("sparse", sparse)):
-        total = len(read_ops(data))
-        delegated, _ = xnnpack_nodes(data, total)
-        fractions[f"xnnpack_fraction_{name}"] = round(len(delegated) / total, 4) if total else 0.0
-    return fractions
+    return {"xnnpack_fraction_dense": xnnpack_share(dense), "xnnpack_fraction_sparse": xnnpack_share(sparse)}
 
 
 def summary(record: dict[str, Any]) -> str:

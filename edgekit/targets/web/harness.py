@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import posixpath
+import subprocess
 import tempfile
 import threading
 import urllib.parse
@@ -28,7 +29,8 @@ from edgekit.progress import Reporter
 
 RUNTIME_OF_FORMAT = {"tfjs": "tfjs", "tflite": "litertjs"}
 SAMPLES = "web/samples.json"
-NOTE = "headless Chromium on the build machine ({cpu}); the local server sends files uncompressed"
+NOTE = ("headless Chromium on the build machine ({cpu}); the local server sends files uncompressed; p50 times "
+        "inference and output read, the input prepared once")
 
 
 NOWHERE = str(Path(tempfile.gettempdir()) / "edgekit-no-such-file")
@@ -114,22 +116,26 @@ def _roots(folder: Path) -> dict[str, Path]:
 _SIZED: dict[tuple[str, int, int], tuple[int, int, int]] = {}  # (file, size, mtime) -> raw, gzip, brotli
 
 
-def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, int]:
-    """The runtime files a page fetched (URL paths), sized raw, gzip -9 and brotli -11 as a static server
-    with precompressed files sends them (brotli -11 of a 10 MB wasm takes seconds: sized once per
-    process). Paths outside the served roots count nothing."""
+def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, Any]:
+    """The runtime files a page fetched (URL paths): raw bytes, and gzip/brotli bytes as nginx sends them
+    when it compresses on the fly (`served.py`); `runtime_precompressed_*`: gzip -9 / brotli -11 of the
+    files, what a host serving precompressed files sends (brotli -11 of a 10 MB wasm takes seconds: sized
+    once per process). Without nginx the precompressed sizes stand in, and `runtime_bytes_source` says so.
+    Paths outside the served roots count nothing."""
     from edgekit.measure import brotli_size, gzip_size
+    from edgekit.targets.web.served import served_sizes
 
-    total = {"runtime_raw_bytes": 0, "runtime_gzip_bytes": 0, "runtime_brotli_bytes": 0}
+    files: dict[str, Path] = {}
     for path in paths[:200]:
         path = posixpath.normpath(urllib.parse.unquote(path))  # as the server resolved it
-        local = None
         for prefix, root in roots.items():
             relative = path[len(prefix) + 2:] if path.startswith(f"/{prefix}/") else None
             if relative is not None and ".." not in relative.split("/"):
                 local = Path(contained(root, relative))
-        if local is None or not local.is_file() or local.stat().st_size > 64 << 20:
-            continue
+                if local.is_file() and local.stat().st_size <= 64 << 20:
+                    files[path] = local
+    total = {"runtime_raw_bytes": 0, "runtime_precompressed_gzip_bytes": 0, "runtime_precompressed_brotli_bytes": 0}
+    for local in files.values():
         stat = local.stat()
         key = (str(local), stat.st_size, stat.st_mtime_ns)
         if key not in _SIZED:
@@ -137,9 +143,16 @@ def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, int]
             _SIZED[key] = (len(data), gzip_size(data), brotli_size(data))
         raw, gz, br = _SIZED[key]
         total["runtime_raw_bytes"] += raw
-        total["runtime_gzip_bytes"] += gz
-        total["runtime_brotli_bytes"] += br
-    return total
+        total["runtime_precompressed_gzip_bytes"] += gz
+        total["runtime_precompressed_brotli_bytes"] += br
+    try:
+        served, source = served_sizes(files)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+        return {**total, "runtime_gzip_bytes": total["runtime_precompressed_gzip_bytes"],
+                "runtime_brotli_bytes": total["runtime_precompressed_brotli_bytes"],
+                "runtime_bytes_source": f"computed: gzip -9 / brotli -11 of the files ({str(err)[:160]})"}
+    return {**total, "runtime_gzip_bytes": sum(s[1] for s in served.values()),
+            "runtime_brotli_bytes": sum(s[2] for s in served.values()), "runtime_bytes_source": f"served by {source}"}
 
 
 def cases_for(artifacts: list[dict[str, Any]], cfg: Any, *, samples: dict[str, Any]) -> list[dict[str, Any]]:
@@ -214,7 +227,11 @@ def _entry(page: dict[str, Any], *, browser: str, tolerance: dict[str, Any] | No
         entry["runs_requested"] = int(page["runs_requested"])
     entry["check"] = _check(page["check"], tolerance, samples, path=page.get("path", ""))
     cpu = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
-    entry["note"] = "; ".join(filter(None, [NOTE.format(cpu=cpu), page.get("note")]))
+    override = page.get("hardware_concurrency_override") or {}
+    threads = (f"TF.js caps its wasm threads at navigator.hardwareConcurrency / 2: the page was told "
+               f"{int(override['reported'])} cores (this machine has {int(override['real'])}) so {entry['threads']} "
+               "threads could run" if override.get("reported") and override.get("real") else None)
+    entry["note"] = "; ".join(filter(None, [NOTE.format(cpu=cpu), page.get("note"), threads]))
     return entry
 
 

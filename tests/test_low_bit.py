@@ -1,0 +1,142 @@
+"""4-bit `.tflite` storage of clustered filters (issue #18): raw bytes follow the clusters where LiteRT runs them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import tiny_cnn, write_config
+
+ALL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def test_nibbles_round_trip_in_litert_layout(rng):
+    from edgekit.targets.android.lowbit import _pack_nibbles, unpack_nibbles
+
+    values = rng.integers(-8, 8, size=1001).astype(np.int8)
+    packed = _pack_nibbles(values)
+    assert len(packed) == 501
+    assert packed[0] & 0x0F == values[0] & 0x0F and packed[0] >> 4 == values[1] & 0x0F  # first value: low nibble
+    assert np.array_equal(unpack_nibbles(packed.tobytes(), values.size), values)
+
+
+def _clustered(k, tmp_path, x, y, *, clusters: int | None):
+    """A small CNN with a depthwise convolution, trained briefly on real data; every kernel then snapped
+    to `clusters` values (None: left as trained)."""
+    k.utils.set_random_seed(0)
+    model = k.Sequential([
+        k.layers.InputLayer(input_shape=(28, 28, 1), name="image"),
+        k.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        k.layers.DepthwiseConv2D(3, depth_multiplier=16, activation="relu"),  # 1,152 weights
+        k.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        k.layers.Flatten(),
+        k.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if clusters and weights and weights[0].ndim >= 2:
+            kernel = weights[0]
+            centres = np.quantile(kernel, np.sort(rng.random(clusters)))
+            weights[0] = centres[np.abs(kernel[..., None] - centres).argmin(-1)].astype(np.float32)
+            layer.set_weights(weights)
+    path = tmp_path / f"clustered-{clusters}.keras"
+    model.save(path)
+    return path
+
+
+def _choose(model, x, precision, *, ops, tolerance=None, max_accuracy_loss=100.0):
+    from edgekit.converters import tflite
+    from edgekit.litert import TFLiteRunner, run
+    from edgekit.targets.android.lowbit import choose
+    from edgekit.validate import compare
+
+    names = {"input_names": model.input_names, "output_names": model.output_names}
+    reference = model.predict([x])
+    data = tflite.convert(model, precision, calibration=[x[:64]])
+    judge = (lambda outs: compare(reference, outs, tolerance or {"max_relative_error": 0.3},
+                                  names=model.output_names, samples=len(x)))
+    shipped, record = choose(data, precision=precision, ops=ops, max_accuracy_loss=max_accuracy_loss,
+                             evaluate=lambda d: run(d, [x], **names)[1], judge=judge, accuracy=lambda outs: None,
+                             load_ms=lambda d: TFLiteRunner(d, **names).load_ms)
+    return data, shipped, record, names
+
+
+@pytest.mark.parametrize("precision", ["int8", "dynamic"])
+def test_clustered_filters_are_stored_4bit_and_run_in_litert(tmp_path, keras_module, fashion_subset, precision):
+    from edgekit.litert import run
+    from edgekit.models import load_model
+    from edgekit.why import breakdown
+
+    model = load_model(_clustered(keras_module, tmp_path, *fashion_subset, clusters=16))
+    x = fashion_subset[0][:200]
+    data, shipped, record, names = _choose(model, x, precision, ops=ALL_OPS)
+    assert record["kept"] == "4-bit" and shipped is not data, record["reason"]
+    assert record["bytes_8bit"] == len(data) and record["bytes_4bit"] == len(shipped) and record["ratio"] < 0.8
+    four = {t["op"] for t in record["tensors"] if t["bits"] == 4}
+    assert {"FULLY_CONNECTED", "CONV_2D"} <= four  # every clustered filter of the listed ops
+    [depthwise] = [t for t in record["tensors"] if t["op"] == "DEPTHWISE_CONV_2D"]  # 9 weights per channel
+    assert depthwise["bits"] == 8 and not depthwise["clustered"] and "too few" in depthwise["reason"]
+    assert all(0 <= t["max_rounding"] < 0.5 for t in record["tensors"] if t["bits"] == 4)
+    # the file itself holds INT4 tensors, and LiteRT's default path runs it close to the 8-bit file
+    path = tmp_path / "model.tflite"
+    path.write_bytes(shipped)
+    dtypes = {t["dtype"] for t in breakdown(path, top=100)["top"]}
+    assert "int4" in dtypes
+    _, got = run(shipped, [x], **names)
+    _, expected = run(data, [x], **names)
+    assert np.mean(got[0].argmax(1) == expected[0].argmax(1)) >= 0.8  # three layers re-rounded; chance is 0.1
+    assert 0 <= record["xnnpack_fraction_4bit"] <= record["xnnpack_fraction_8bit"] <= 1
+
+
+def test_default_ops_leave_convolutions_8bit_and_say_why(tmp_path, keras_module, fashion_subset):
+    from edgekit.models import load_model
+
+    model = load_model(_clustered(keras_module, tmp_path, *fashion_subset, clusters=16))
+    _, _, record, _ = _choose(model, fashion_subset[0][:100], "int8", ops=["FULLY_CONNECTED"])
+    by_op = {t["op"]: t for t in record["tensors"]}
+    assert by_op["FULLY_CONNECTED"]["bits"] == 4
+    assert by_op["CONV_2D"]["bits"] == 8 and "not in low_bit" in by_op["CONV_2D"]["reason"]
+
+
+def test_unclustered_weights_get_no_record_and_a_failing_check_keeps_8bit(tmp_path, keras_module, fashion_subset):
+    from edgekit.models import load_model
+
+    x = fashion_subset[0][:100]
+    plain = load_model(_clustered(keras_module, tmp_path, *fashion_subset, clusters=None))
+    data, shipped, record, _ = _choose(plain, x, "int8", ops=ALL_OPS)
+    assert record is None and shipped is data  # no filter has <= 16 values per channel: nothing to store 4-bit
+    clustered = load_model(_clustered(keras_module, tmp_path, *fashion_subset, clusters=16))
+    data, shipped, record, _ = _choose(clustered, x, "int8", ops=ALL_OPS, tolerance={"max_relative_error": 1e-9})
+    assert shipped is data and record["kept"] == "8-bit" and "fails the parity check" in record["reason"]
+    assert record["bytes_4bit"] < record["bytes_8bit"]  # it was built and measured, then refused
+    data, shipped, record, _ = _choose(clustered, x, "fp32", ops=ALL_OPS)
+    assert record is None and shipped is data  # float files are left alone
+
+
+@pytest.mark.slow
+def test_cluster_recipe_builds_a_4bit_artifact_checked_like_any_other(tmp_path, tiny_model_path):
+    config = write_config(tmp_path, tiny_model_path, precisions=("int8",), train_samples=1024, recipe="""
+        [[recipe]]
+        step = "cluster"
+        clusters = 16
+        epochs = 1
+        learning_rate = 1e-4
+    """)
+    done = subprocess.run([sys.executable, "-m", "edgekit", "build", "--config", str(config), "--quiet"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    [artifact] = report["artifacts"]
+    storage = artifact["low_bit_storage"]
+    assert storage["kept"] == "4-bit" and artifact["bytes"] == storage["bytes_4bit"] < storage["bytes_8bit"]
+    assert artifact["parity"]["status"] == "passed" and artifact["accuracy"] > 0.5  # well above chance (10 classes)
+    assert abs(storage["accuracy_4bit"] - artifact["accuracy"]) < 1e-6  # the record describes what shipped
+    assert any(t["dtype"] == "int4" for t in artifact["size_breakdown"])
+    biggest = max(artifact["structure"]["weights"], key=lambda w: w["elements"])
+    assert biggest["unique_values"] <= 16 * 10  # read from the 8-bit twin: the clusters show
+    assert "## 4-bit storage of clustered weights (Android)" in (tmp_path / "out" / "report.md").read_text()
