@@ -64,7 +64,8 @@ def main() -> None:
                               "gzip_bytes": a["gzip_bytes"], "kept": record.get("kept", "8-bit"),
                               "load_ms": record.get("load_ms_4bit" if record.get("kept") == "4-bit" else "load_ms_8bit"),
                               "p50_ms": host[0]["p50_ms"] if host else None, "accuracy": a.get("accuracy"),
-                              "xnnpack": xnnpack_share(data), "note": summary(record) if record else "no clustered filter"})
+                              "xnnpack": xnnpack_share(data), "note": summary(record) if record else
+                              ("low_bit = [] (every filter 8-bit)" if not ops else "no clustered filter")})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "low_bit.json").write_text(json.dumps(table, indent=2) + "\n")
     base = {r["precision"]: r["bytes"] for r in table if r["model"] == "teacher"}
