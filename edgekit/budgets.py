@@ -36,11 +36,11 @@ def evaluate(artifact: dict[str, Any], budgets: Budgets) -> list[dict[str, Any]]
                               at_least=True))
     results += _web(artifact, budgets)
     if budgets.min_delegated_fraction:
-        results.append(_delegated(artifact, budgets.min_delegated_fraction))
+        results.append(delegated(artifact, budgets.min_delegated_fraction))
     return results
 
 
-def _delegated(artifact: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
+def delegated(artifact: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
     """min_delegated_fraction: each named delegate must take at least this share of the graph's nodes."""
     found = artifact.get("delegates") or {}
     actual: dict[str, Optional[float]] = {}

@@ -140,3 +140,72 @@ def test_cluster_recipe_builds_a_4bit_artifact_checked_like_any_other(tmp_path, 
     biggest = max(artifact["structure"]["weights"], key=lambda w: w["elements"])
     assert biggest["unique_values"] <= 16 * 10  # read from the 8-bit twin: the clusters show
     assert "## 4-bit storage of clustered weights (Android)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def _int8_file(k, *, shared: bool, per_tensor: bool) -> tuple[bytes, object, np.ndarray]:
+    """A 64-wide Dense layer clustered to 16 values (used twice when `shared`), converted int8 by TF directly."""
+    import tensorflow as tf
+
+    k.utils.set_random_seed(0)
+    inputs = k.Input((64,), name="x")
+    dense = k.layers.Dense(64, activation="relu")
+    hidden = dense(dense(inputs)) if shared else dense(inputs)
+    model = k.Model(inputs, k.layers.Dense(4)(hidden))
+    kernel, bias = dense.get_weights()
+    centres = np.linspace(-0.3, 0.3, 16)
+    dense.set_weights([centres[np.random.default_rng(0).integers(0, 16, kernel.shape)].astype(np.float32), bias])
+    x = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[i:i + 1]] for i in range(64))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter._experimental_disable_per_channel = per_tensor
+    return converter.convert(), model, x
+
+
+def test_a_filter_read_by_two_ops_stays_8bit(keras_module):
+    from edgekit.targets.android.lowbit import plan
+
+    data, _, _ = _int8_file(keras_module, shared=True, per_tensor=False)
+    _, tensors = plan(data, ALL_OPS, precision="int8")
+    [shared] = [t for t in tensors if t["shape"] == [64, 64]]
+    assert shared["clustered"] and shared["bits"] == 8 and "several ops" in shared["reason"]
+
+
+def test_a_per_tensor_filter_is_stored_4bit_with_its_bias_rescaled(keras_module):
+    from edgekit.litert import run
+    from edgekit.targets.android.lowbit import pack, plan
+
+    data, model, x = _int8_file(keras_module, shared=False, per_tensor=True)
+    packed_model, tensors = plan(data, ALL_OPS, precision="int8")
+    [dense] = [t for t in tensors if t["shape"] == [64, 64]]
+    assert dense["bits"] == 4, dense["reason"]
+    packed = pack(packed_model)
+    _, got = run(packed, [x], input_names=["x"], output_names=None)
+    _, expected = run(data, [x], input_names=["x"], output_names=None)
+    spread = float(np.abs(expected[0]).max())
+    # 16 evenly spaced centres sit on a 4-bit grid: the 4-bit file computes what the 8-bit one does
+    assert np.abs(got[0] - expected[0]).max() <= 0.05 * spread
+
+
+def test_choose_refuses_on_accuracy_loss_and_delegate_budgets_with_stand_in_evaluation(keras_module):
+    """The packed file and XNNPACK shares are real; evaluation, parity and accuracy are stand-ins that name
+    which file ran, so each refusal rule is exercised on its own."""
+    from types import SimpleNamespace
+
+    from edgekit.targets.android.lowbit import choose
+
+    data, _, _ = _int8_file(keras_module, shared=False, per_tensor=False)
+    common = dict(precision="int8", ops=ALL_OPS, evaluate=lambda d: "8-bit" if d is data else "4-bit",
+                  judge=lambda outs: SimpleNamespace(status="passed", reason=None), load_ms=lambda d: 1.0)
+    accuracy = {"8-bit": 0.90, "4-bit": 0.88}.get
+    shipped, record = choose(data, accuracy=accuracy, max_accuracy_loss=0.5, **common)
+    assert shipped is data and record["kept"] == "8-bit" and "loses 2.00 pp" in record["reason"]
+    assert record["filters_4bit"] == 0 and record["filters_tried_4bit"] >= 1
+    assert all(t["bits"] == 8 for t in record["tensors"])  # the record describes what shipped
+    shipped, record = choose(data, accuracy=accuracy, max_accuracy_loss=5.0, delegate_problem=lambda d: "gpu 80 %",
+                             **common)
+    assert shipped is data and "delegate budget" in record["reason"]
+    shipped, record = choose(data, accuracy=accuracy, max_accuracy_loss=5.0, **common)
+    assert shipped is not data and record["kept"] == "4-bit" and record["bytes_4bit"] == len(shipped)
+    assert record["accuracy_8bit"] == 0.90 and record["accuracy_4bit"] == 0.88

@@ -129,10 +129,11 @@ class LowBitTensor(_Open):
     tensor: str
     op: str
     shape: list[int]
-    bits: Literal[4, 8] = Field(description="how the shipped 4-bit candidate stores it")
+    bits: Literal[4, 8] = Field(description="how the shipped file stores it")
     distinct_per_channel: int = Field(description="most distinct values in one output channel (0: not read)")
     clustered: bool = Field(description="at most 16 values per channel, over enough weights per channel to tell")
-    bytes: Optional[int] = None
+    bytes: Optional[int] = Field(None, description="its bytes stored 8-bit")
+    bytes_4bit: Optional[int] = Field(None, description="its bytes stored 4-bit (when the candidate did)")
     max_rounding: Optional[float] = Field(
         None, description="largest change of a weight on the 4-bit grid, as a share of its channel's largest")
     reason: str
@@ -141,6 +142,9 @@ class LowBitTensor(_Open):
 class LowBitStorage(_Open):
     """How 4-bit storage of clustered filters was tried on an int8 or dynamic-range artifact."""
     ops: list[str] = Field(description="the ops whose filters may be stored 4-bit ([targets.android] low_bit)")
+    clustered_filters: int = Field(0, description="filters with ≤ 16 values per channel (all of them, not only those listed)")
+    filters_4bit: int = Field(0, description="filters the shipped file stores 4-bit")
+    filters_tried_4bit: Optional[int] = Field(None, description="filters the refused 4-bit candidate stored 4-bit")
     bytes_8bit: int
     bytes_4bit: Optional[int] = None
     ratio: Optional[float] = Field(None, description="bytes_4bit / bytes_8bit")

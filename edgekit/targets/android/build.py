@@ -41,7 +41,9 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
                     data, precision=precision, ops=cfg.low_bit, max_accuracy_loss=cfg.low_bit_max_accuracy_loss,
                     evaluate=lambda d: run(d, ctx.eval.inputs, **names)[1],
                     judge=lambda outs, p=precision: ctx.parity(outs, cfg.parity[p], samples=cfg.parity_samples),
-                    accuracy=ctx.accuracy, load_ms=lambda d: TFLiteRunner(d, **names).load_ms)
+                    accuracy=ctx.accuracy, load_ms=lambda d: TFLiteRunner(d, **names).load_ms,
+                    delegate_problem=lambda d, p=precision, before=data: _delegate_problem(
+                        cfg, d, before) if p in shipped else None)
         (ctx.stage / relative).write_bytes(data)
         with ctx.progress.stage(f"android {precision}: validated on {len(ctx.eval):,} samples in LiteRT"):
             with ctx.progress.bar(f"{precision} eval", len(ctx.eval)) as advance:
@@ -73,6 +75,19 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
         artifact["budgets"] = budgets.evaluate(artifact, cfg.budgets) if artifact["shipped"] else []
         artifacts.append(artifact)
     return artifacts
+
+
+def _delegate_problem(cfg: AndroidTarget, candidate: bytes, current: bytes) -> str | None:
+    """The min_delegated_fraction budget `candidate` fails while `current` passes it (None: no such budget)."""
+    from edgekit.targets.android.delegates import compatibility
+
+    limits = cfg.budgets.min_delegated_fraction
+    if not limits:
+        return None
+    entry = budgets.delegated({"delegates": compatibility(candidate, min_sdk=cfg.min_sdk)}, limits)
+    if entry["passed"] or not budgets.delegated({"delegates": compatibility(current, min_sdk=cfg.min_sdk)}, limits)["passed"]:
+        return None
+    return f"min_delegated_fraction: {entry.get('note')}"
 
 
 def io_record(runner: Any) -> dict[str, Any]:

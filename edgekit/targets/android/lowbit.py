@@ -47,29 +47,35 @@ class _Filter:
 
 def choose(data: bytes, *, precision: str, ops: Sequence[str], evaluate: Callable[[bytes], Any],
            judge: Callable[[Any], Any], accuracy: Callable[[Any], Optional[float]],
-           load_ms: Callable[[bytes], float], max_accuracy_loss: float) -> tuple[bytes, Optional[dict[str, Any]]]:
+           load_ms: Callable[[bytes], float], max_accuracy_loss: float,
+           delegate_problem: Callable[[bytes], Optional[str]] = lambda data: None) -> tuple[bytes, Optional[dict[str, Any]]]:
     """The bytes to ship and the storage record (None when no weight tensor is clustered to ≤ 16 values).
 
     `evaluate(bytes)` runs a file on the eval set, `judge(outputs)` is the artifact's parity check
     (a `Parity`), `accuracy(outputs)` its accuracy, `load_ms(bytes)` LiteRT's load time; the 4-bit file
-    may lose at most `max_accuracy_loss` percentage points against the 8-bit one."""
+    may lose at most `max_accuracy_loss` percentage points against the 8-bit one, and
+    `delegate_problem(bytes)` names a delegate budget the 4-bit file fails where the 8-bit one passes."""
     if precision not in PRECISIONS:
         return data, None
     model, tensors = plan(data, ops, precision=precision)
     if not any(t["clustered"] for t in tensors):
         return data, None
-    record: dict[str, Any] = {"ops": list(ops), "bytes_8bit": len(data), "tensors": tensors[:MAX_RECORDED]}
-    if not any(t["bits"] == 4 for t in tensors):
-        return data, {**record, "kept": "8-bit", "reason": "no clustered tensor feeds an op listed in low_bit"}
+    record: dict[str, Any] = {"ops": list(ops), "bytes_8bit": len(data), "tensors": tensors[:MAX_RECORDED],
+                              "clustered_filters": sum(t["clustered"] for t in tensors),
+                              "filters_4bit": sum(t["bits"] == 4 for t in tensors)}
+    if not record["filters_4bit"]:
+        return data, {**record, "kept": "8-bit", "reason": "no clustered filter can be stored 4-bit (see tensors)"}
+    if any(b.offset > 1 for b in model.buffers or []):
+        return data, _refused(record, "a model over 2 GB keeps its weights outside the flatbuffer: not rewritten")
     packed = pack(model)
     record.update(bytes_4bit=len(packed), ratio=round(len(packed) / len(data), 4))
     if len(packed) > (1 - MIN_SAVING) * len(data):
-        return data, {**record, "kept": "8-bit", "reason": f"4-bit storage saves under {100 * MIN_SAVING:.0f} % of the raw bytes"}
+        return data, _refused(record, f"4-bit storage saves under {100 * MIN_SAVING:.0f} % of the raw bytes")
     try:
         outputs = evaluate(packed)  # LiteRT's default interpreter, XNNPACK applied where it can
     except Exception as err:  # noqa: BLE001 - LiteRT raises RuntimeError/ValueError with the kernel's message
         from edgekit.models.export import one_line
-        return data, {**record, "kept": "8-bit", "reason": f"LiteRT cannot run the 4-bit file: {one_line(err)[:200]}"}
+        return data, _refused(record, f"LiteRT cannot run the 4-bit file: {one_line(err)[:200]}")
     from edgekit.targets.android.delegates import xnnpack_share
 
     parity = judge(outputs)
@@ -77,16 +83,28 @@ def choose(data: bytes, *, precision: str, ops: Sequence[str], evaluate: Callabl
                   load_ms_8bit=round(load_ms(data), 2), load_ms_4bit=round(load_ms(packed), 2),
                   xnnpack_fraction_8bit=xnnpack_share(data), xnnpack_fraction_4bit=xnnpack_share(packed))
     if parity.status != "passed":
-        return data, {**record, "kept": "8-bit", "reason": f"the 4-bit file fails the parity check: {parity.reason}"}
+        return data, _refused(record, f"the 4-bit file fails the parity check: {parity.reason}")
+    problem = delegate_problem(packed)
+    if problem:
+        return data, _refused(record, f"the 4-bit file fails a delegate budget the 8-bit file passes ({problem}): "
+                                      "GPU and NNAPI take no INT4 filters")
     if record["accuracy_4bit"] is not None and record["accuracy_8bit"] is not None:
         loss = 100 * (record["accuracy_8bit"] - record["accuracy_4bit"])
         if loss > max_accuracy_loss:
-            return data, {**record, "kept": "8-bit", "reason": f"the 4-bit file loses {loss:.2f} pp of accuracy against "
-                                                               f"the 8-bit file (low_bit_max_accuracy_loss = {max_accuracy_loss:g})"}
+            return data, _refused(record, f"the 4-bit file loses {loss:.2f} pp of accuracy against the 8-bit file "
+                                          f"(low_bit_max_accuracy_loss = {max_accuracy_loss:g})")
     return packed, {**record, "kept": "4-bit",
                     "reason": f"{100 * (1 - record['ratio']):.0f} % fewer raw bytes, parity passed; XNNPACK runs "
                               f"{100 * record['xnnpack_fraction_4bit']:.0f} % of the ops (8-bit file: "
                               f"{100 * record['xnnpack_fraction_8bit']:.0f} %), LiteRT's built-in kernels the rest"}
+
+
+def _refused(record: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The record when the 8-bit file ships: the filters the candidate stored 4-bit are 8-bit in what shipped."""
+    tensors = [{**t, "bits": 8, "reason": "clustered: 4-bit in the refused candidate"} if t["bits"] == 4 else t
+               for t in record["tensors"]]
+    return {**record, "tensors": tensors, "filters_4bit": 0, "filters_tried_4bit": record["filters_4bit"],
+            "kept": "8-bit", "reason": reason}
 
 
 def plan(data: bytes, ops: Sequence[str], *, precision: str) -> tuple[Any, list[dict[str, Any]]]:
@@ -106,7 +124,8 @@ def plan(data: bytes, ops: Sequence[str], *, precision: str) -> tuple[Any, list[
             tensors.append({**entry, "distinct_per_channel": 0, "clustered": False, "reason": reason})
             continue
         axis = int(tensor.quantization.quantizedDimension) if len(tensor.quantization.scale) > 1 else None
-        rows = np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1) if axis is not None else values.reshape(1, -1)
+        rows = (np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1) if axis is not None
+                else values.reshape(1, -1)).astype(np.int16)  # int16: |-128| must not wrap
         distinct = max(len(np.unique(row)) for row in rows)
         entry.update(distinct_per_channel=int(distinct), bytes=int(values.size),
                      clustered=bool(distinct <= LEVELS and rows.shape[1] >= EVIDENCE))
@@ -124,7 +143,7 @@ def plan(data: bytes, ops: Sequence[str], *, precision: str) -> tuple[Any, list[
         else:
             entry.update(_rewrite(model, f, rows, axis, values.shape, schema))
         tensors.append(entry)
-    tensors.sort(key=lambda t: t.get("bytes", 0), reverse=True)
+    tensors.sort(key=lambda t: t.get("bytes", 0), reverse=True)  # 8-bit bytes of each filter
     return model, tensors
 
 
@@ -152,8 +171,8 @@ def _filters(model: Any, kinds: dict[int, str], schema: Any) -> tuple[list[_Filt
     refused = {}
     for key, f in found.items():
         graph = model.subgraphs[f.subgraph]
-        if any(kind not in LOW_BIT_OPS or slot != 1 for kind, slot in users[key]):
-            refused[key] = "also read by another op or input slot: left 8-bit"
+        if len(users[key]) != 1:
+            refused[key] = "read by several ops or input slots: left 8-bit"
         elif buffer_users.get(graph.tensors[f.tensor].buffer, 0) > 1:
             refused[key] = "its buffer is shared with another tensor: left 8-bit"
         elif f.bias is not None and (users.get((f.subgraph, f.bias), []) != [(f.op, 2)]
@@ -180,10 +199,14 @@ def _int8_values(model: Any, tensor: Any, schema: Any) -> tuple[Optional[np.ndar
 
 
 def _rewrite(model: Any, f: _Filter, rows: np.ndarray, axis: Optional[int], shape: tuple, schema: Any) -> dict[str, Any]:
-    """Store one filter 4-bit in place (its scales and an int32 bias follow); what it cost."""
+    """Store one filter 4-bit in place (its scales and an int32 bias follow); what it cost. Nothing
+    changes when the bias cannot follow the new scales (the entry says why)."""
     levels, steps = _fit(rows.astype(np.float64))
     graph = model.subgraphs[f.subgraph]
     tensor = graph.tensors[f.tensor]
+    bias, why = _new_bias(model, graph, f, steps, schema)
+    if why:
+        return {"reason": why}
     restored = levels * steps[:, None]
     peak = np.maximum(np.abs(rows).max(axis=1), 1)
     rounding = float((np.abs(restored - rows).max(axis=1) / peak).max())
@@ -192,18 +215,40 @@ def _rewrite(model: Any, f: _Filter, rows: np.ndarray, axis: Optional[int], shap
     model.buffers[tensor.buffer].data = _pack_nibbles(flat)
     tensor.type = schema.TensorType.INT4
     tensor.quantization.scale = [float(s * k) for s, k in zip(np.broadcast_to(tensor.quantization.scale, steps.shape), steps)]
-    if f.bias is not None:
-        bias = graph.tensors[f.bias]
-        if (bias.type == schema.TensorType.INT32 and bias.quantization is not None
-                and bias.quantization.scale is not None and len(bias.quantization.scale)):
-            raw = np.asarray(model.buffers[bias.buffer].data, dtype=np.uint8).view(np.int32).astype(np.float64)
-            ratio = np.broadcast_to(steps, raw.shape) if steps.size in (1, raw.size) else None
-            if ratio is not None:  # the bias scale is input scale × filter scale: it follows the filter's
-                model.buffers[bias.buffer].data = np.round(raw / ratio).astype(np.int32).view(np.uint8)
-                bias.quantization.scale = [float(s * k) for s, k in zip(
-                    np.broadcast_to(bias.quantization.scale, ratio.shape), ratio)]
-    return {"bits": 4, "bytes": int(len(model.buffers[tensor.buffer].data)), "max_rounding": round(rounding, 4),
+    if bias is not None:  # the bias scale is input scale × filter scale: it follows the filter's
+        values, scales = bias
+        target = graph.tensors[f.bias]
+        model.buffers[target.buffer].data = values.view(np.uint8)
+        target.quantization.scale = scales
+    return {"bits": 4, "bytes_4bit": int(len(model.buffers[tensor.buffer].data)), "max_rounding": round(rounding, 4),
             "reason": "clustered: stored 4-bit"}
+
+
+def _new_bias(model: Any, graph: Any, f: _Filter, steps: np.ndarray,
+              schema: Any) -> tuple[Optional[tuple[np.ndarray, list[float]]], Optional[str]]:
+    """The int32 bias values and scales that follow the new filter scales (None: nothing to change), or why
+    the filter must stay 8-bit."""
+    if f.bias is None:
+        return None, None
+    tensor = graph.tensors[f.bias]
+    if tensor.type == schema.TensorType.FLOAT32:  # dynamic range: a float bias does not depend on the scales
+        return None, None
+    data = model.buffers[tensor.buffer].data if tensor.buffer > 0 else None
+    quant = tensor.quantization
+    scales = [] if quant is None or quant.scale is None else [float(v) for v in quant.scale]
+    if tensor.type != schema.TensorType.INT32 or data is None or len(data) % 4 or not scales:
+        return None, "its bias is not a constant int32 tensor with scales: left 8-bit"
+    raw = np.asarray(data, dtype=np.uint8).view(np.int32).astype(np.float64)
+    if steps.size == 1:
+        ratio = np.full(raw.shape, steps[0])
+    elif steps.size == raw.size == len(scales):
+        ratio = steps
+    else:
+        return None, "its bias scales do not match its channels: left 8-bit"
+    values = np.round(raw / ratio)
+    if np.abs(values).max(initial=0) > np.iinfo(np.int32).max:
+        return None, "its rescaled bias would overflow int32: left 8-bit"
+    return (values.astype(np.int32), [s * float(k) for s, k in zip(scales, np.broadcast_to(ratio[:len(scales)], len(scales)))]), None
 
 
 def _fit(rows: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -219,8 +264,12 @@ def _fit(rows: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
         q = np.clip(np.round(values[None, None, :] / candidates[:, :, None]), -8, 7)  # (C, K, 256)
         error = (counts[:, None, :] * (q * candidates[:, :, None] - values) ** 2).sum(axis=2)
         best = candidates[np.arange(len(part)), error.argmin(axis=1)]
-        steps[start:start + len(part)] = best
-        levels[start:start + len(part)] = np.clip(np.round(part / best[:, None]), -8, 7)
+        chosen = np.clip(np.round(part / best[:, None]), -8, 7)
+        # least squares for the step given those levels: never a larger error than the grid's best
+        square = (chosen ** 2).sum(axis=1)
+        refined = np.where(square > 0, (chosen * part).sum(axis=1) / np.maximum(square, 1), best)
+        steps[start:start + len(part)] = np.where(refined > 0, refined, best)
+        levels[start:start + len(part)] = chosen
     return levels, steps
 
 
@@ -272,11 +321,12 @@ def pack(model: Any) -> bytes:
 
 def summary(record: dict[str, Any]) -> str:
     """One line for report.md."""
-    four = sum(t["bits"] == 4 for t in record.get("tensors", []))
-    clustered = sum(bool(t.get("clustered")) for t in record.get("tensors", []))
+    four = record.get("filters_4bit", 0) if record.get("kept") == "4-bit" else record.get("filters_tried_4bit", 0)
+    clustered = record.get("clustered_filters", 0)
     size = f", 4-bit {record['bytes_4bit']:,} B ({record['ratio']:.2f}×)" if record.get("bytes_4bit") else ""
     acc = ""
     if record.get("accuracy_4bit") is not None and record.get("accuracy_8bit") is not None:
         acc = f"; accuracy {100 * record['accuracy_8bit']:.2f} % → {100 * record['accuracy_4bit']:.2f} %"
-    return (f"{four} of {clustered} clustered filters 4-bit: 8-bit {record['bytes_8bit']:,} B{size}{acc} — "
+    verb = "stored" if record.get("kept") == "4-bit" else "tried"
+    return (f"{four} of {clustered} clustered filters {verb} 4-bit: 8-bit {record['bytes_8bit']:,} B{size}{acc} — "
             f"shipped {record['kept']}: {record['reason']}")

@@ -12,6 +12,7 @@ cannot run here (no GPU in headless Chromium) is recorded as unavailable with th
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import posixpath
 import subprocess
@@ -147,7 +148,7 @@ def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, Any]
         total["runtime_precompressed_brotli_bytes"] += br
     try:
         served, source = served_sizes(files)
-    except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+    except (RuntimeError, OSError, ValueError, subprocess.SubprocessError, http.client.HTTPException) as err:
         return {**total, "runtime_gzip_bytes": total["runtime_precompressed_gzip_bytes"],
                 "runtime_brotli_bytes": total["runtime_precompressed_brotli_bytes"],
                 "runtime_bytes_source": f"computed: gzip -9 / brotli -11 of the files ({str(err)[:160]})"}
@@ -228,9 +229,14 @@ def _entry(page: dict[str, Any], *, browser: str, tolerance: dict[str, Any] | No
     entry["check"] = _check(page["check"], tolerance, samples, path=page.get("path", ""))
     cpu = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
     override = page.get("hardware_concurrency_override") or {}
-    threads = (f"TF.js caps its wasm threads at navigator.hardwareConcurrency / 2: the page was told "
-               f"{int(override['reported'])} cores (this machine has {int(override['real'])}) so {entry['threads']} "
-               "threads could run" if override.get("reported") and override.get("real") else None)
+    threads = None
+    if override.get("reported") and override.get("real"):
+        threads = (f"TF.js caps its wasm threads at navigator.hardwareConcurrency / 2: the page was told "
+                   f"{int(override['reported'])} cores (this machine has {int(override['real'])}) so "
+                   f"{entry['threads']} threads could run")
+    elif override.get("failed"):
+        threads = ("TF.js caps its wasm threads at navigator.hardwareConcurrency / 2 and reporting more cores "
+                   f"failed ({str(override['failed'])[:120]}): it ran {entry['threads']}")
     entry["note"] = "; ".join(filter(None, [NOTE.format(cpu=cpu), page.get("note"), threads]))
     return entry
 

@@ -73,15 +73,16 @@ def section(report: dict[str, Any]) -> list[str]:
             lines.append(f"| {label} | {a['runtime']} / {a['backend']} | `{a['path']}` | {_ms(a['p50_ms'])} | "
                          f"{_ms(a.get('first_inference_on_network_ms'))} | "
                          f"{'—' if download is None else format(download, ',')} |")
-    sized = {(e.get("runtime"), e.get("backend")): e for _, e in rows if e.get("runtime_raw_bytes")}
+    sized = {(e.get("runtime"), e.get("backend"), e.get("threads")): e for _, e in rows if e.get("runtime_raw_bytes")}
     if sized:
-        source = next(iter(sized.values())).get("runtime_bytes_source", "computed")
-        lines += ["", f"Runtime download (the runtime files each page fetched), {source}:", ""]
-        for (runtime, backend), e in sized.items():
+        lines += ["", "Runtime download (the runtime files each page fetched):", ""]
+        for (runtime, backend, threads), e in sized.items():
             pre = e.get("runtime_precompressed_brotli_bytes")
-            lines.append(f"- {runtime} / {backend}: {e['runtime_raw_bytes']:,} B raw, gzip {e['runtime_gzip_bytes']:,} B, "
+            label = f"{runtime} / {backend}" + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else "")
+            lines.append(f"- {label}: {e['runtime_raw_bytes']:,} B raw, gzip {e['runtime_gzip_bytes']:,} B, "
                          f"brotli {e['runtime_brotli_bytes']:,} B"
-                         + (f" (precompressed brotli -11: {pre:,} B)" if pre is not None else ""))
+                         + (f" (precompressed brotli -11: {pre:,} B)" if pre is not None else "")
+                         + f" — {e.get('runtime_bytes_source', 'computed')}")
     lines += ["", "First inference counts from opening the page: runtime scripts and wasm, model download, "
                   "compilation and one run, served from localhost without compression, so bytes transferred "
                   "are uncompressed. What a compressing server sends for the model files:", ""]

@@ -91,29 +91,29 @@ def _nginx(files: dict[str, Path]) -> Iterator[str]:
                 os.link(local, target)
             except OSError:
                 shutil.copyfile(local, target)
-        process = None
         for _ in range(3):  # a port another process took between choosing and binding: try another
             port = _free_port()
             (work / "nginx.conf").write_text(_config(work, port, module))
-            process = subprocess.Popen([binary, "-c", str(work / "nginx.conf"), "-p", str(work)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if _wait_listening(port, process):
-                break
-            process.kill()
-            process.wait()
-            process = None
-        if process is None:
-            raise RuntimeError(f"nginx did not start: {(work / 'error.log').read_text(errors='replace')[-300:]}"
-                               if (work / "error.log").exists() else "nginx did not start")
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
+            process = subprocess.Popen([binary, "-e", str(work / "error.log"), "-c", str(work / "nginx.conf"),
+                                        "-p", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                if _wait_listening(port, process):
+                    yield f"http://127.0.0.1:{port}"
+                    return
+            finally:
+                _stop(process)
+        log = work / "error.log"
+        raise RuntimeError("nginx did not start" + (f": {log.read_text(errors='replace')[-300:]}" if log.exists() else ""))
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_listening(port: int, process: subprocess.Popen) -> bool:
@@ -146,8 +146,9 @@ def served_sizes(files: dict[str, Path]) -> tuple[dict[str, tuple[int, int, int]
         with _nginx(missing) as base:
             for url in missing:
                 sizes = [_fetch(base + urllib.request.pathname2url(url), encoding) for encoding in ("identity", "gzip", "br")]
-                if sizes[2][1] != "br" and sizes[0][0] > 1024:
-                    raise RuntimeError(f"nginx did not compress {url} with brotli (answered {sizes[2][1]})")
+                for (_, used), wanted in zip(sizes[1:], ("gzip", "br")):
+                    if used != wanted and sizes[0][0] > 1024:
+                        raise RuntimeError(f"nginx did not compress {url} with {wanted} (answered {used})")
                 _CACHE[keys[url]] = (sizes[0][0], sizes[1][0], sizes[2][0])
     return ({url: _CACHE[key] for url, key in keys.items()},
             f"nginx {_version(binary)}, compressing on the fly (gzip {LEVELS['gzip']}, brotli {LEVELS['brotli']})")
