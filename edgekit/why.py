@@ -171,8 +171,8 @@ def _hint(entry: dict[str, Any]) -> Optional[str]:
             return (f"{100 * sparsity:.0f} % zeros, stored dense — gzip sees the zeros, the raw file does not "
                     "(the android target stores it sparse when LiteRT runs that: prune int8 Dense kernels with block = [16, 1])")
         if unique is not None and unique <= 16:
-            return ("clustered, stored 8-bit: only gzip sees the repeats (the android target stores such filters "
-                    "4-bit for the ops listed in low_bit)")
+            return ("clustered, stored 8-bit: only gzip sees the repeats (the android target tries 4-bit for the "
+                    "ops in low_bit; the report's low_bit_storage says why a file stayed 8-bit)")
         return f"dense {dtype} — prune or cluster it (recipe steps prune, cluster)"
     return None
 
