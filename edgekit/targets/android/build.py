@@ -78,16 +78,19 @@ def build(ctx: BuildContext, cfg: AndroidTarget) -> list[dict[str, Any]]:
 
 
 def _delegate_problem(cfg: AndroidTarget, candidate: bytes, current: bytes) -> str | None:
-    """The min_delegated_fraction budget `candidate` fails while `current` passes it (None: no such budget)."""
+    """A delegate of the min_delegated_fraction budget that `current` meets and `candidate` falls short of."""
     from edgekit.targets.android.delegates import compatibility
 
     limits = cfg.budgets.min_delegated_fraction
     if not limits:
         return None
-    entry = budgets.delegated({"delegates": compatibility(candidate, min_sdk=cfg.min_sdk)}, limits)
-    if entry["passed"] or not budgets.delegated({"delegates": compatibility(current, min_sdk=cfg.min_sdk)}, limits)["passed"]:
-        return None
-    return f"min_delegated_fraction: {entry.get('note')}"
+    before = budgets.delegated({"delegates": compatibility(current, min_sdk=cfg.min_sdk)}, limits)["actual"]
+    after = budgets.delegated({"delegates": compatibility(candidate, min_sdk=cfg.min_sdk)}, limits)["actual"]
+    for name, limit in limits.items():
+        if before.get(name) is not None and before[name] >= limit and (after.get(name) or 0.0) < limit:
+            return (f"min_delegated_fraction: {name} {100 * (after.get(name) or 0.0):.0f} % < {100 * limit:.0f} %, "
+                    f"{name} takes no INT4 filter for some op")
+    return None
 
 
 def io_record(runner: Any) -> dict[str, Any]:

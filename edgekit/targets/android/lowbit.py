@@ -86,8 +86,7 @@ def choose(data: bytes, *, precision: str, ops: Sequence[str], evaluate: Callabl
         return data, _refused(record, f"the 4-bit file fails the parity check: {parity.reason}")
     problem = delegate_problem(packed)
     if problem:
-        return data, _refused(record, f"the 4-bit file fails a delegate budget the 8-bit file passes ({problem}): "
-                                      "GPU and NNAPI take no INT4 filters")
+        return data, _refused(record, f"the 4-bit file fails a delegate budget the 8-bit file meets ({problem})")
     if record["accuracy_4bit"] is not None and record["accuracy_8bit"] is not None:
         loss = 100 * (record["accuracy_8bit"] - record["accuracy_4bit"])
         if loss > max_accuracy_loss:
@@ -236,9 +235,11 @@ def _new_bias(model: Any, graph: Any, f: _Filter, steps: np.ndarray,
     data = model.buffers[tensor.buffer].data if tensor.buffer > 0 else None
     quant = tensor.quantization
     scales = [] if quant is None or quant.scale is None else [float(v) for v in quant.scale]
-    if tensor.type != schema.TensorType.INT32 or data is None or len(data) % 4 or not scales:
+    if tensor.type != schema.TensorType.INT32 or data is None or not len(data) or len(data) % 4 or not scales:
         return None, "its bias is not a constant int32 tensor with scales: left 8-bit"
     raw = np.asarray(data, dtype=np.uint8).view(np.int32).astype(np.float64)
+    if len(scales) not in (1, raw.size):
+        return None, "its bias scales do not match its values: left 8-bit"
     if steps.size == 1:
         ratio = np.full(raw.shape, steps[0])
     elif steps.size == raw.size == len(scales):

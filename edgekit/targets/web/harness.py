@@ -118,7 +118,7 @@ _SIZED: dict[tuple[str, int, int], tuple[int, int, int]] = {}  # (file, size, mt
 
 
 def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, Any]:
-    """The runtime files a page fetched (URL paths): raw bytes, and gzip/brotli bytes as nginx sends them
+    """The runtime files a page fetched (URL paths under /node_modules/): raw bytes, and gzip/brotli bytes as nginx sends them
     when it compresses on the fly (`served.py`); `runtime_precompressed_*`: gzip -9 / brotli -11 of the
     files, what a host serving precompressed files sends (brotli -11 of a 10 MB wasm takes seconds: sized
     once per process). Without nginx the precompressed sizes stand in, and `runtime_bytes_source` says so.
@@ -130,6 +130,8 @@ def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, Any]
     for path in paths[:200]:
         path = posixpath.normpath(urllib.parse.unquote(path))  # as the server resolved it
         for prefix, root in roots.items():
+            if prefix != "node_modules":  # the runtimes; the model and edgekit's benchmark page are not
+                continue
             relative = path[len(prefix) + 2:] if path.startswith(f"/{prefix}/") else None
             if relative is not None and ".." not in relative.split("/"):
                 local = Path(contained(root, relative))

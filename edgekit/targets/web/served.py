@@ -122,7 +122,7 @@ def _wait_listening(port: int, process: subprocess.Popen) -> bool:
         if process.poll() is not None:
             return False
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
+            return process.poll() is None  # our nginx, not another process that took the port
         time.sleep(0.05)
     return False
 
