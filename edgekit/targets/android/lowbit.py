@@ -14,7 +14,8 @@ record says why.
 
 Which kernels run the 4-bit ops is measured per file (`xnnpack_fraction_*`). On the example (BENCHMARKS.md)
 XNNPACK took the 4-bit FULLY_CONNECTED (smaller and no slower), but refused 4-bit convolutions, which
-then ran on LiteRT's built-in kernels at 2-3× the latency, hence the default `low_bit = ["FULLY_CONNECTED"]`.
+then ran on LiteRT's built-in kernels at 3-5× the 8-bit file's latency, hence the default
+`low_bit = ["FULLY_CONNECTED"]`.
 """
 from __future__ import annotations
 
