@@ -170,13 +170,19 @@ def _communicate(command: list[str], *, timeout: float, cwd: Path, modules: Path
                 raise _Stalled(stall)
             time.sleep(0.2)
     except BaseException:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, grace=15)
         raise
     for reader in readers:
         reader.join(timeout=10)
     return process.returncode, "".join(out), "".join(err)
+
+
+def stop(process: subprocess.Popen, *, grace: float) -> None:
+    """Terminate `process`, then kill it if it has not exited within `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Optional
 
+from edgekit.node import stop
+
 LEVELS = {"gzip": 6, "brotli": 6}
 COMPRESSED_TYPES = "application/wasm text/javascript application/javascript application/json"
 START_TIMEOUT_S = 10.0
@@ -101,19 +103,9 @@ def _nginx(files: dict[str, Path]) -> Iterator[str]:
                     yield f"http://127.0.0.1:{port}"
                     return
             finally:
-                _stop(process)
+                stop(process, grace=10)
         log = work / "error.log"
         raise RuntimeError("nginx did not start" + (f": {log.read_text(errors='replace')[-300:]}" if log.exists() else ""))
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _wait_listening(port: int, process: subprocess.Popen) -> bool:
