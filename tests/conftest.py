@@ -87,6 +87,18 @@ def write_config(folder: Path, model: Path, *, precisions=("fp32", "int8"), budg
     return path
 
 
+def build_report(config: Path) -> dict:
+    """`edgekit build --config CONFIG --quiet` in a subprocess, which must pass; the report.json it wrote."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "edgekit", "build", "--config", str(config), "--quiet"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((config.parent / "out" / "report.json").read_text())
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

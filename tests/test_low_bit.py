@@ -1,13 +1,10 @@
 """4-bit `.tflite` storage of clustered filters (issue #18): raw bytes follow the clusters where LiteRT runs them."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_cnn, write_config
+from conftest import build_report, tiny_cnn, write_config
 
 ALL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -127,10 +124,7 @@ def test_cluster_recipe_builds_a_4bit_artifact_checked_like_any_other(tmp_path, 
         epochs = 1
         learning_rate = 1e-4
     """)
-    done = subprocess.run([sys.executable, "-m", "edgekit", "build", "--config", str(config), "--quiet"],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = build_report(config)
     [artifact] = report["artifacts"]
     storage = artifact["low_bit_storage"]
     assert storage["kept"] == "4-bit" and artifact["bytes"] == storage["bytes_4bit"] < storage["bytes_8bit"]

@@ -1,13 +1,10 @@
 """Sparse `.tflite` storage (issue #18): raw bytes follow the zeros when LiteRT's default path runs the file."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import write_config
+from conftest import build_report, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -74,10 +71,7 @@ def test_block_pruned_recipe_builds_a_sparse_int8_artifact_checked_like_any_othe
         epochs = 2
         learning_rate = 1e-3
     """)
-    done = subprocess.run([sys.executable, "-m", "edgekit", "build", "--config", str(config), "--quiet"],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = build_report(config)
     [artifact] = report["artifacts"]
     coverage = {e["layer"]: e for e in report["recipe"]["coverage"]["prune"] if e["status"] == "applied"}
     assert any(e.get("block") == [16, 1] for e in coverage.values())  # the Dense kernel, in blocks

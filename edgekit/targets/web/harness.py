@@ -118,8 +118,8 @@ _SIZED: dict[tuple[str, int, int], tuple[int, int, int]] = {}  # (file, size, mt
 
 
 def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, Any]:
-    """The runtime files a page fetched (URL paths under /node_modules/): raw bytes, and gzip/brotli bytes as nginx sends them
-    when it compresses on the fly (`served.py`); `runtime_precompressed_*`: gzip -9 / brotli -11 of the
+    """The runtime files a page fetched (URL paths under /node_modules/): raw bytes, and gzip/brotli bytes
+    as nginx sends them when it compresses on the fly (`served.py`); `runtime_precompressed_*`: gzip -9 / brotli -11 of the
     files, what a host serving precompressed files sends (brotli -11 of a 10 MB wasm takes seconds: sized
     once per process). Without nginx the precompressed sizes stand in, and `runtime_bytes_source` says so.
     Paths outside the served roots count nothing."""
@@ -127,16 +127,13 @@ def runtime_download(paths: list[str], roots: dict[str, Path]) -> dict[str, Any]
     from edgekit.targets.web.served import served_sizes
 
     files: dict[str, Path] = {}
-    for path in paths[:200]:
+    for path in paths[:200]:  # the runtimes only: not the model, nor edgekit's benchmark page
         path = posixpath.normpath(urllib.parse.unquote(path))  # as the server resolved it
-        for prefix, root in roots.items():
-            if prefix != "node_modules":  # the runtimes; the model and edgekit's benchmark page are not
-                continue
-            relative = path[len(prefix) + 2:] if path.startswith(f"/{prefix}/") else None
-            if relative is not None and ".." not in relative.split("/"):
-                local = Path(contained(root, relative))
-                if local.is_file() and local.stat().st_size <= 64 << 20:
-                    files[path] = local
+        relative = path[len("/node_modules/"):] if path.startswith("/node_modules/") else None
+        if relative is not None and ".." not in relative.split("/"):
+            local = Path(contained(roots["node_modules"], relative))
+            if local.is_file() and local.stat().st_size <= 64 << 20:
+                files[path] = local
     total = {"runtime_raw_bytes": 0, "runtime_precompressed_gzip_bytes": 0, "runtime_precompressed_brotli_bytes": 0}
     for local in files.values():
         stat = local.stat()
